@@ -56,7 +56,7 @@ func Start(cfg Config, fsm *queue.FSM) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "wal"), 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: raft directory: %w", err)
 	}
 	w, err := wal.Open(filepath.Join(cfg.Dir, "wal"), wal.WithLogger(cfg.Logger.Named("wal")))

@@ -17,9 +17,10 @@ var ErrDuplicateID = errors.New("duplicate queue ID")
 
 // ApplyResult is what Apply returns for every command.
 type ApplyResult struct {
-	Count   int   // messages affected
-	Removed bool  // Result: the message left the queue (all recipients final)
-	Err     error // business error, e.g. ErrDuplicateID
+	Count   int      // messages affected
+	Removed bool     // Result: the message left the queue (all recipients final)
+	IDs     []string // messages affected (Delete, Hold, Release, Requeue, Flush, Activate)
+	Err     error    // business error, e.g. ErrDuplicateID
 }
 
 // Event tells the scheduler which messages a committed command changed.
@@ -64,6 +65,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		return ApplyResult{Err: err}
 	}
 	res, ids := f.apply(c)
+	res.IDs = ids
 	if f.onEvent != nil && len(ids) > 0 {
 		f.onEvent(Event{Type: c.Type, IDs: ids, Index: l.Index})
 	}
@@ -73,7 +75,8 @@ func (f *FSM) Apply(l *raft.Log) any {
 // ApplyCommand applies c directly, without Raft. Recovery tools and tests
 // use it to replay commands.
 func (f *FSM) ApplyCommand(c *Command) ApplyResult {
-	res, _ := f.apply(c)
+	res, ids := f.apply(c)
+	res.IDs = ids
 	return res
 }
 

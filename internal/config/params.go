@@ -206,6 +206,18 @@ var paramTable = []Param{
 	str("default_transport", "smtp", "Transport for destinations not matched by any other address class."),
 	str("local_transport", "local:$myhostname", "Transport for domains listed in mydestination."),
 	str("virtual_transport", "virtual", "Transport for domains listed in virtual_mailbox_domains."),
+	list("smtp_fallback_relay", "$fallback_relay", "Hosts the SMTP client tries when the nexthop of non-local mail is unreachable."),
+	str("smtp_tcp_port", "smtp", "Default TCP port of the SMTP client (name or number)."),
+	str("lmtp_tcp_port", "24", "Default TCP port of the LMTP client."),
+	integer("smtp_mx_address_limit", "5", 0, "Maximal number of MX host addresses the SMTP client tries; 0 means no limit."),
+	str("lmtp_tls_security_level", "", "LMTP client TLS: none, may, encrypt, verify or secure."),
+	list("parent_domain_matches_subdomains", "debug_peer_list,fast_flush_domains,mynetworks,permit_mx_backup_networks,qmqpd_authorized_clients,relay_domains,smtpd_access_maps", "Parameters whose domain patterns also match subdomains (else .domain is needed)."),
+	duration("command_time_limit", "1000s", 's', "Time limit for delivery to external commands."),
+	str("default_privs", "nobody", "Rights used by the local agent for commands and files when the owner would be root."),
+	list("allow_mail_to_commands", "alias, forward", "Where |command destinations are allowed: alias, forward, include."),
+	list("allow_mail_to_files", "alias, forward", "Where /file destinations are allowed: alias, forward, include."),
+	boolean("smtpd_reject_unlisted_recipient", "yes", "Reject RCPT TO for unknown recipients of local, virtual and relay domains."),
+	str("smtpd_null_access_lookup_key", "<>", "Lookup key for the null sender in check_sender_access tables."),
 	list("transport_maps", "", "Lookup tables mapping recipient or domain to transport:nexthop."),
 
 	// Aliases and virtual domains.

@@ -103,20 +103,17 @@ func Delays(a, b, c, d time.Duration) string {
 	return FormatDelay(a) + "/" + FormatDelay(b) + "/" + FormatDelay(c) + "/" + FormatDelay(d)
 }
 
-// FormatDelay formats a duration the way Postfix does in delay= and delays=:
-// hundredths below 1 s ("0.08", "0" under 10 ms), tenths below 10 s,
-// whole seconds above.
+// FormatDelay formats a duration the way Postfix does in delay= and
+// delays=: whole seconds from 10 s up, "0" below the 10 ms resolution
+// (delay_logging_resolution_limit = 2), otherwise two significant digits
+// with trailing zeros dropped ("0.34", "1.2", "0.3", "2").
 func FormatDelay(d time.Duration) string {
 	s := d.Seconds()
 	switch {
-	case s < 0:
-		return "0"
 	case s >= 10:
 		return strconv.FormatInt(int64(s+0.5), 10)
-	case s >= 1:
-		return strconv.FormatFloat(s, 'f', 1, 64)
-	case s >= 0.01:
-		return strconv.FormatFloat(s, 'f', 2, 64)
+	case s < 0.01:
+		return "0"
 	}
-	return "0"
+	return strconv.FormatFloat(s, 'g', 2, 64)
 }

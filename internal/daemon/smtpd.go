@@ -1,0 +1,259 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/yubin-mta/yubin/internal/config"
+	"github.com/yubin-mta/yubin/internal/dnsres"
+	"github.com/yubin-mta/yubin/internal/lookup"
+	"github.com/yubin-mta/yubin/queue"
+	"github.com/yubin-mta/yubin/smtp/inbound"
+	"github.com/yubin-mta/yubin/smtp/policy"
+)
+
+// openTable opens any table a restriction or recipient map names, with
+// Postfix's passwd.byname as the system password database.
+func openTable(spec string) (lookup.Table, error) {
+	switch strings.TrimPrefix(spec, "proxy:") {
+	case "unix:passwd.byname":
+		return policy.PasswdTable(), nil
+	}
+	return lookup.Open(spec)
+}
+
+func openTableList(cfg *config.Config, service, name string, aliases bool) ([]lookup.Table, error) {
+	var out []lookup.Table
+	for _, spec := range config.SplitList(cfg.ServiceParam(service, name)) {
+		open := openTable
+		if aliases && !strings.Contains(spec, "passwd.byname") {
+			open = lookup.OpenAliases
+		}
+		t, err := open(spec)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// policyEnv describes the address classes for the restrictions of one service.
+func policyEnv(cfg *config.Config, service string) (*policy.TableEnv, error) {
+	env := &policy.TableEnv{RecipientDelimiter: cfg.Get("recipient_delimiter")}
+	var err error
+	local := append(config.SplitList(cfg.ServiceParam(service, "mydestination")), bracketed(cfg.List("inet_interfaces"))...)
+	for _, d := range []struct {
+		dst     **policy.DomainList
+		entries []string
+		name    string
+	}{
+		{&env.LocalDomains, local, "mydestination"},
+		{&env.VirtualAliasDomains, config.SplitList(cfg.ServiceParam(service, "virtual_alias_domains")), "virtual_alias_domains"},
+		{&env.VirtualMailboxDomains, config.SplitList(cfg.ServiceParam(service, "virtual_mailbox_domains")), "virtual_mailbox_domains"},
+		{&env.RelayDomains, config.SplitList(cfg.ServiceParam(service, "relay_domains")), "relay_domains"},
+	} {
+		if *d.dst, err = policy.NewDomainList(d.entries, parentMatches(cfg, d.name), openTable); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.name, err)
+		}
+	}
+	// local_recipient_maps = proxy:unix:passwd.byname $alias_maps: the
+	// alias part must be read with aliases(5) syntax.
+	for _, spec := range config.SplitList(cfg.ServiceParam(service, "local_recipient_maps")) {
+		var t lookup.Table
+		if strings.Contains(spec, "passwd.byname") {
+			t, err = openTable(spec)
+		} else if isAliasSpec(cfg, spec) {
+			t, err = lookup.OpenAliases(spec)
+		} else {
+			t, err = openTable(spec)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("local_recipient_maps: %w", err)
+		}
+		env.LocalRecipientMaps = append(env.LocalRecipientMaps, t)
+	}
+	if env.VirtualAliasMaps, err = openTableList(cfg, service, "virtual_alias_maps", false); err != nil {
+		return nil, err
+	}
+	if env.VirtualMailboxMaps, err = openTableList(cfg, service, "virtual_mailbox_maps", false); err != nil {
+		return nil, err
+	}
+	if env.RelayRecipientMaps, err = openTableList(cfg, service, "relay_recipient_maps", false); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+func isAliasSpec(cfg *config.Config, spec string) bool {
+	for _, a := range cfg.List("alias_maps") {
+		if a == spec {
+			return true
+		}
+	}
+	return false
+}
+
+// bracketed turns inet_interfaces addresses into [ip] domain literals,
+// which are local destinations.
+func bracketed(ifaces []string) []string {
+	var out []string
+	for _, a := range ifaces {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			out = append(out, "["+ip.String()+"]")
+		}
+	}
+	return out
+}
+
+func restrictionClasses(cfg *config.Config, service string) map[string][]string {
+	classes := map[string][]string{}
+	for _, name := range config.SplitList(cfg.ServiceParam(service, "smtpd_restriction_classes")) {
+		classes[name] = config.SplitList(cfg.ServiceParam(service, name))
+	}
+	return classes
+}
+
+// smtpdSettings builds an SMTP server's settings from main.cf with the
+// -o overrides of its master.cf service.
+func (n *Node) smtpdSettings(svc config.Service, resolver policy.Resolver) (inbound.Settings, error) {
+	cfg := n.cfg
+	p := func(name string) string { return cfg.ServiceParam(svc.Name, name) }
+	list := func(name string) []string { return config.SplitList(p(name)) }
+	env, err := policyEnv(cfg, svc.Name)
+	if err != nil {
+		return inbound.Settings{}, err
+	}
+	nets, err := policy.ParseNetworks(list("mynetworks"))
+	if err != nil {
+		return inbound.Settings{}, fmt.Errorf("mynetworks: %w", err)
+	}
+	pc := policy.Config{
+		ClientRestrictions:      list("smtpd_client_restrictions"),
+		HeloRestrictions:        list("smtpd_helo_restrictions"),
+		SenderRestrictions:      list("smtpd_sender_restrictions"),
+		RelayRestrictions:       list("smtpd_relay_restrictions"),
+		RecipientRestrictions:   list("smtpd_recipient_restrictions"),
+		DataRestrictions:        list("smtpd_data_restrictions"),
+		RestrictionClasses:      restrictionClasses(cfg, svc.Name),
+		RejectUnlistedRecipient: p("smtpd_reject_unlisted_recipient") != "no",
+		NullAccessLookupKey:     p("smtpd_null_access_lookup_key"),
+		MyNetworks:              nets,
+		Env:                     env,
+		OpenTable:               openTable,
+		Resolver:                resolver,
+	}
+	if len(pc.RelayRestrictions) == 0 && !hasRelayControl(pc.RecipientRestrictions) {
+		return inbound.Settings{}, fmt.Errorf("service %s: specify at least one working instance of reject_unauth_destination, defer_unauth_destination, reject or defer in smtpd_relay_restrictions or smtpd_recipient_restrictions (refusing to run an open relay)", svc.Name)
+	}
+	checker, err := policy.New(pc)
+	if err != nil {
+		return inbound.Settings{}, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	ints := map[string]*int{}
+	s := inbound.Settings{
+		Hostname:          p("myhostname"),
+		Banner:            p("smtpd_banner"),
+		MyOrigin:          p("myorigin"),
+		ForbidBareNewline: p("smtpd_forbid_bare_newline"),
+		HeloRequired:      p("smtpd_helo_required") == "yes",
+		DisableVRFY:       p("disable_vrfy_command") == "yes",
+		Policy:            checker,
+		Resolver:          resolver,
+		Log:               n.log,
+		ServiceName:       "smtpd",
+		// Node.Submit logs the qmgr line for every origin of mail.
+		Queued:                func(*queue.Message) {},
+		AllowUnauthPipelining: p("smtpd_forbid_unauth_pipelining") == "no",
+	}
+	ints["smtpd_recipient_limit"] = &s.RecipientLimit
+	ints["hopcount_limit"] = &s.HopcountLimit
+	ints["header_size_limit"] = &s.HeaderSizeLimit
+	ints["smtpd_hard_error_limit"] = &s.HardErrorLimit
+	ints["smtpd_soft_error_limit"] = &s.SoftErrorLimit
+	ints["smtpd_junk_command_limit"] = &s.JunkCommandLimit
+	for name, dst := range ints {
+		v, err := config.ParseInt(p(name))
+		if err != nil {
+			return s, fmt.Errorf("service %s: %s: %w", svc.Name, name, err)
+		}
+		*dst = int(v)
+	}
+	if s.MessageSizeLimit, err = config.ParseSize(p("message_size_limit")); err != nil {
+		return s, fmt.Errorf("service %s: message_size_limit: %w", svc.Name, err)
+	}
+	if s.MessageSizeLimit == 0 {
+		s.MessageSizeLimit = 1 << 40 // 0 means no limit in Postfix
+	}
+	if s.Timeout, err = config.ParseDuration(p("smtpd_timeout"), 's'); err != nil {
+		return s, fmt.Errorf("service %s: smtpd_timeout: %w", svc.Name, err)
+	}
+	if s.ErrorSleepTime, err = config.ParseDuration(p("smtpd_error_sleep_time"), 's'); err != nil {
+		return s, fmt.Errorf("service %s: smtpd_error_sleep_time: %w", svc.Name, err)
+	}
+	if s.ErrorSleepTime == 0 {
+		s.ErrorSleepTime = -1 // inbound treats 0 as "default"; 0 here means no sleep
+	}
+	return s, nil
+}
+
+func hasRelayControl(list []string) bool {
+	for _, r := range list {
+		switch r {
+		case "reject_unauth_destination", "defer_unauth_destination", "reject", "defer", "defer_if_permit", "check_relay_domains":
+			return true
+		}
+	}
+	return false
+}
+
+// resolver answers the SMTP server's DNS questions. Loopback clients are
+// "localhost" without asking DNS, as /etc/hosts would say.
+type resolver struct{ *dnsres.Resolver }
+
+func (r resolver) LookupPTR(ctx context.Context, addr netip.Addr) ([]string, error) {
+	if addr.IsLoopback() {
+		return []string{"localhost"}, nil
+	}
+	return r.Resolver.LookupPTR(ctx, addr)
+}
+
+func (r resolver) LookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}, nil
+	}
+	return r.Resolver.LookupHost(ctx, host)
+}
+
+func newResolver(cfg *config.Config) (*dnsres.Resolver, error) {
+	r, err := dnsres.New(cfg.List("dns_servers"), 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("dns_servers: %w", err)
+	}
+	return r, nil
+}
+
+// startSMTP opens every smtpd listener of master.cf.
+func (n *Node) startSMTP(ctx context.Context) error {
+	for _, l := range n.cfg.InetListeners() {
+		if l.Service.Command != "smtpd" {
+			continue
+		}
+		s, err := n.smtpdSettings(l.Service, resolver{n.dns})
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			return fmt.Errorf("service %s: %w", l.Service.Name, err)
+		}
+		srv := inbound.NewServer(s, n)
+		n.smtpd = append(n.smtpd, srv)
+		go srv.Serve(ln)
+	}
+	return nil
+}

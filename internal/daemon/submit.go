@@ -1,0 +1,86 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/yubin-mta/yubin/internal/pickup"
+	"github.com/yubin-mta/yubin/queue"
+)
+
+// apply commits one queue command through Raft.
+func (n *Node) apply(ctx context.Context, c *queue.Command) (queue.ApplyResult, error) {
+	return n.raft.Apply(ctx, c)
+}
+
+// NewID returns a fresh queue ID (inbound.Queue).
+func (n *Node) NewID() string { return n.ids.Next() }
+
+// Submit commits a message to the queue and returns once it is on a majority
+// of the cluster's disks (inbound.Queue). Recipients are expanded through
+// virtual_alias_maps and alias_maps first, as Postfix's cleanup does.
+func (n *Node) Submit(ctx context.Context, m *queue.Message, body []byte) error {
+	if m.Arrival.IsZero() {
+		m.Arrival = time.Now()
+	}
+	rcpts, err := n.expandRecipients(m.Recipients)
+	if err != nil {
+		return err
+	}
+	m.Recipients = rcpts
+	if _, err := n.apply(ctx, &queue.Command{Type: queue.CmdEnqueue, Message: m, Body: body, Now: m.Arrival}); err != nil {
+		return err
+	}
+	state := "queue active"
+	if m.State == queue.Hold {
+		state = "queue hold"
+	}
+	n.log.Printf("qmgr", "%s: from=<%s>, size=%d, nrcpt=%d (%s)", m.ID, m.Sender, len(body), len(m.Recipients), state)
+	return nil
+}
+
+// submitLocal queues a message from sendmail or the maildrop, logging it
+// as Postfix's pickup and cleanup do.
+func (n *Node) submitLocal(ctx context.Context, env pickup.Envelope, raw []byte, _ string) (string, error) {
+	if limit := n.settings.messageSizeLimit; limit > 0 && int64(len(raw)) > limit {
+		return "", fmt.Errorf("message file too big")
+	}
+	id := n.NewID()
+	now := time.Now()
+	p, err := pickup.Prepare(env, raw, n.settings.pickupDefaults, id, now)
+	if err != nil {
+		return "", err
+	}
+	m := &queue.Message{ID: id, Sender: p.Sender, Arrival: now, MessageID: p.MessageID, Protocol: "LOCAL", Origin: "pickup"}
+	for _, r := range p.Recipients {
+		m.Recipients = append(m.Recipients, queue.Recipient{Addr: n.canonical(r)})
+	}
+	n.log.Printf("pickup", "%s: uid=%d from=<%s>", id, env.UID, p.Sender)
+	n.log.Printf("cleanup", "%s: message-id=<%s>", id, p.MessageID)
+	if err := n.Submit(ctx, m, p.Body); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// pickupMaildrop submits every message sendmail left while no node ran.
+func (n *Node) pickupMaildrop(ctx context.Context) {
+	files, err := pickup.Pending(n.settings.maildropDir)
+	if err != nil {
+		n.log.Printf("pickup", "warning: %v", err)
+		return
+	}
+	for _, f := range files {
+		env, raw, err := pickup.Read(f)
+		if err != nil {
+			n.log.Printf("pickup", "warning: %v", err)
+			continue
+		}
+		if _, err := n.submitLocal(ctx, env, raw, "pickup"); err != nil {
+			n.log.Printf("pickup", "warning: %s: %v", f, err)
+			continue
+		}
+		removeFile(f)
+	}
+}
