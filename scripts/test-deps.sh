@@ -8,7 +8,7 @@ if [ "$(id -u)" != 0 ]; then
     echo "test-deps: not root, not installing packages (tests needing them will skip)" >&2
     exit 0
 fi
-pkgs="postfix swaks pflogsumm dovecot-core dovecot-lmtpd nmap"
+pkgs="postfix swaks libnet-ssleay-perl libio-socket-ssl-perl pflogsumm dovecot-core dovecot-lmtpd nmap"
 need=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"

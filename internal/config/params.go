@@ -273,6 +273,7 @@ var paramTable = []Param{
 	str("smtpd_tls_key_file", "$smtpd_tls_cert_file", "PEM private key of the SMTP server."),
 	str("smtpd_tls_security_level", "", "SMTP server TLS: none, may (offer STARTTLS) or encrypt (require it).").enum(tlsServerLevels...),
 	boolean("smtpd_tls_auth_only", "no", "Offer AUTH only after STARTTLS."),
+	boolean("smtpd_tls_wrappermode", "no", "Run the SMTP server with TLS from the first byte (smtps, port 465); usually set with -o in master.cf."),
 	boolean("smtpd_sasl_auth_enable", "no", "Offer SMTP AUTH."),
 	str("smtpd_sasl_type", "cyrus", "SASL implementation: cyrus or dovecot.").enum("cyrus", "dovecot"),
 	str("smtpd_sasl_path", "smtpd", "SASL service name or socket path (dovecot: e.g. private/auth)."),

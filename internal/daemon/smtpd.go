@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -189,6 +190,10 @@ func (n *Node) smtpdSettings(svc config.Service, resolver policy.Resolver) (inbo
 	if s.MessageSizeLimit == 0 {
 		s.MessageSizeLimit = 1 << 40 // 0 means no limit in Postfix
 	}
+	if s.TLSConfig, err = n.serverTLS(svc.Name); err != nil {
+		return s, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	s.TLSAuthOnly = p("smtpd_tls_auth_only") == "yes"
 	if s.Timeout, err = config.ParseDuration(p("smtpd_timeout"), 's'); err != nil {
 		return s, fmt.Errorf("service %s: smtpd_timeout: %w", svc.Name, err)
 	}
@@ -250,6 +255,14 @@ func (n *Node) startSMTP(ctx context.Context) error {
 		ln, err := net.Listen("tcp", l.Address)
 		if err != nil {
 			return fmt.Errorf("service %s: %w", l.Service.Name, err)
+		}
+		if n.cfg.ServiceParam(l.Service.Name, "smtpd_tls_wrappermode") == "yes" {
+			// smtps (port 465): TLS from the first byte.
+			if s.TLSConfig == nil {
+				ln.Close()
+				return fmt.Errorf("service %s: smtpd_tls_wrappermode needs smtpd_tls_cert_file", l.Service.Name)
+			}
+			ln = tls.NewListener(ln, s.TLSConfig)
 		}
 		srv := inbound.NewServer(s, n)
 		n.smtpd = append(n.smtpd, srv)
