@@ -24,6 +24,10 @@ type Config struct {
 	Limits func(transport string) DestLimits
 	// Notifier makes bounce, delay and success notices; nil sends none.
 	Notifier Notifier
+	// AdoptActive makes Active messages of every node this scheduler's, for
+	// a cluster with one scheduler (on the leader): a new leader delivers
+	// what the old one had in flight (at-least-once).
+	AdoptActive bool
 	// ApplyTimeout bounds one Raft commit; 0 means 30s.
 	ApplyTimeout time.Duration
 }

@@ -162,7 +162,7 @@ func (m *qmgr) scan(ctx actor.Context) {
 		}
 		switch msg.State {
 		case queue.Active:
-			if (msg.Node == node || msg.Node == "") && !now.Before(m.cooldown[msg.ID]) {
+			if (msg.Node == node || msg.Node == "" || m.s.cfg.AdoptActive) && !now.Before(m.cooldown[msg.ID]) {
 				cands = append(cands, candidate{msg.ID, msg.Arrival, 0})
 			}
 		case queue.Incoming:
@@ -234,7 +234,7 @@ func (m *qmgr) startEntry(ctx actor.Context, id string) {
 		return
 	}
 	msg, ok := m.s.q.Get(id)
-	if !ok || msg.State != queue.Active || (msg.Node != m.s.cfg.NodeName && msg.Node != "") {
+	if !ok || msg.State != queue.Active || (msg.Node != m.s.cfg.NodeName && msg.Node != "" && !m.s.cfg.AdoptActive) {
 		return
 	}
 	activated, warned := m.s.clock.Now(), m.warned[id]

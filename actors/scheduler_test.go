@@ -552,3 +552,19 @@ func TestStopWaitsForDeliveries(t *testing.T) {
 		t.Fatalf("the running delivery's result was not committed before Stop returned: %s", h.state(id))
 	}
 }
+
+// With one scheduler for the cluster (on the leader), a new leader delivers
+// what another node had in flight when it failed.
+func TestAdoptActiveTakesOverOtherNodesDeliveries(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.AdoptActive = true
+	other := h.enqueue("s@example.org", 0, "v@example.com")
+	if _, err := h.applier.Apply(context.Background(), &queue.Command{Type: queue.CmdActivate, IDs: []string{other}, Node: "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.eventually("the other node's message delivered", func() bool { return h.gone(other) })
+	if c := h.smtp.calls(); c != 1 {
+		t.Fatalf("%d deliveries, want 1", c)
+	}
+}

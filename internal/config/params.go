@@ -208,6 +208,7 @@ var paramTable = []Param{
 	str("virtual_transport", "virtual", "Transport for domains listed in virtual_mailbox_domains."),
 	list("smtp_fallback_relay", "$fallback_relay", "Hosts the SMTP client tries when the nexthop of non-local mail is unreachable."),
 	str("smtp_tcp_port", "smtp", "Default TCP port of the SMTP client (name or number)."),
+	duration("yubin_delivery_takeover_delay", "2s", 's', "How long a new cluster leader waits before it starts delivering, so the old leader has closed its sessions (per-destination limits hold across a failover).").yubin(),
 	str("lmtp_tcp_port", "24", "Default TCP port of the LMTP client."),
 	integer("smtp_mx_address_limit", "5", 0, "Maximal number of MX host addresses the SMTP client tries; 0 means no limit."),
 	str("lmtp_tls_security_level", "", "LMTP client TLS: none, may, encrypt, verify or secure."),

@@ -156,8 +156,8 @@ func (n *Node) handleFlush(ctx context.Context, _ control.Caller, req *control.R
 	if err != nil {
 		return nil, fmt.Errorf("postqueue: %w", err)
 	}
-	if n.sched != nil {
-		n.sched.Flush()
+	if s := n.scheduler(); s != nil {
+		s.Flush()
 	}
 	return SuperResult{IDs: res.IDs}, nil
 }

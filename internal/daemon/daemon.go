@@ -38,17 +38,20 @@ type settings struct {
 
 // Node is one running yubin node.
 type Node struct {
-	cfg      *config.Config
-	name     string
-	settings settings
-	log      *maillog.Logger
-	fsm      *queue.FSM
-	raft     *cluster.Node
-	ids      *queue.IDGenerator
-	ctl      *control.Server
-	sched    *actors.Scheduler
-	smtpd    []smtpServer
-	dns      *dnsres.Resolver
+	cfg          *config.Config
+	name         string
+	settings     settings
+	log          *maillog.Logger
+	fsm          *queue.FSM
+	raft         *cluster.Node
+	ids          *queue.IDGenerator
+	ctl          *control.Server
+	sched        *actors.Scheduler // while this node leads; guarded by mu
+	transportSet map[string]actors.Transport
+	stopLead     context.CancelFunc
+	leadDone     chan struct{}
+	smtpd        []smtpServer
+	dns          *dnsres.Resolver
 
 	mu   sync.Mutex
 	maps *mapSet // lookup tables, replaced on reload
@@ -137,10 +140,9 @@ func Start(ctx context.Context, cfg *config.Config) (*Node, error) {
 			return nil, fmt.Errorf("replay queue log: %w", err)
 		}
 	}
-	if err := n.sched.Start(); err != nil {
-		n.Shutdown(context.Background())
-		return nil, err
-	}
+	leadCtx, stopLead := context.WithCancel(context.Background())
+	n.stopLead, n.leadDone = stopLead, make(chan struct{})
+	go n.leadership(leadCtx)
 
 	n.ctl = control.NewServer()
 	n.registerControl(n.ctl)
@@ -207,8 +209,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.ctl != nil {
 		errs = append(errs, n.ctl.Close())
 	}
-	if n.sched != nil {
-		errs = append(errs, n.sched.Stop(ctx))
+	if n.stopLead != nil {
+		n.stopLead()
+		<-n.leadDone
 	}
 	if n.raft != nil {
 		errs = append(errs, n.raft.Shutdown())

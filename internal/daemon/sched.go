@@ -70,17 +70,39 @@ func (n *Node) schedulerConfig() actors.Config {
 	return c
 }
 
-// startScheduler creates the delivery engine and hooks it to the queue's
-// committed changes; it starts delivering once Raft has a leader.
+// startScheduler prepares the delivery engine and hooks it to the queue's
+// committed changes. The engine itself runs only on the Raft leader (see
+// leadership): one scheduler per cluster is what makes every destination's
+// concurrency limit a cluster-wide limit.
 func (n *Node) startScheduler() error {
 	transports, err := n.transports()
 	if err != nil {
 		return err
 	}
-	s := actors.New(n.schedulerConfig(), n.fsm, n, router{n}, transports, n.log, nil)
-	n.fsm.OnEvent(s.Notify)
-	n.sched = s
+	n.transportSet = transports
+	n.fsm.OnEvent(n.notify)
 	return nil
+}
+
+// notify passes a committed change to the running scheduler, if any.
+func (n *Node) notify(e queue.Event) {
+	if s := n.scheduler(); s != nil {
+		s.Notify(e)
+	}
+}
+
+func (n *Node) scheduler() *actors.Scheduler {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.sched
+}
+
+// newScheduler creates a scheduler for one term of leadership. It adopts
+// the deliveries other nodes had in flight: only the leader delivers.
+func (n *Node) newScheduler() *actors.Scheduler {
+	cfg := n.schedulerConfig()
+	cfg.AdoptActive = true
+	return actors.New(cfg, n.fsm, n, router{n}, n.transportSet, n.log, nil)
 }
 
 // router resolves recipients with the current rewriter (actors.Router).
