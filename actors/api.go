@@ -44,7 +44,9 @@ type Transport interface {
 // kind is "failure", "delay" or "success". It returns the queue ID of the
 // notice, or "" when none was made.
 type Notifier interface {
-	Bounce(ctx context.Context, msg queue.Message, rcpts []queue.Recipient, kind string) (newID string, err error)
+	// original opens the message as it was queued; it stays readable after
+	// the queue removed the message.
+	Bounce(ctx context.Context, msg queue.Message, rcpts []queue.Recipient, kind string, original func() (io.ReadCloser, error)) (newID string, err error)
 }
 
 // Notice kinds passed to Notifier.Bounce.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -33,6 +34,8 @@ type entry struct {
 	msg       queue.Message // as activated
 	activated time.Time
 	warned    bool
+	held      io.ReadCloser // the body, open for notices (see holdBody)
+	heldSize  int64
 
 	pending      int
 	removed      bool // a commit removed the message (all recipients final)
@@ -47,11 +50,56 @@ func newEntry(s *Scheduler, msg queue.Message, activated time.Time, warned bool)
 	return &entry{s: s, msg: msg, activated: activated, warned: warned}
 }
 
+// holdBody keeps the body open while the entry lives: the last result's
+// commit removes the message and its body file, and a bounce still needs
+// the original. An open file outlives its name.
+func (e *entry) holdBody() {
+	if e.msg.Sender == "" {
+		return // no notice is ever sent for the null sender
+	}
+	rc, err := e.s.q.Body(e.msg.ID)
+	if err != nil {
+		return
+	}
+	f, ok := rc.(interface {
+		io.ReaderAt
+		Stat() (os.FileInfo, error)
+	})
+	if !ok {
+		rc.Close()
+		return
+	}
+	st, err := f.Stat()
+	if err != nil {
+		rc.Close()
+		return
+	}
+	e.held, e.heldSize = rc, st.Size()
+}
+
+// original opens the message for a notice: the held body if there is one.
+func (e *entry) original() (io.ReadCloser, error) {
+	if e.held != nil {
+		return io.NopCloser(io.NewSectionReader(e.held.(io.ReaderAt), 0, e.heldSize)), nil
+	}
+	return e.s.q.Body(e.msg.ID)
+}
+
+func (e *entry) releaseBody() {
+	if e.held != nil {
+		e.held.Close()
+		e.held = nil
+	}
+}
+
 // Receive implements actor.Actor.
 func (e *entry) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
+		e.holdBody()
 		e.start(ctx)
+	case *actor.Stopped:
+		e.releaseBody()
 	case *jobOutcome:
 		e.record(msg)
 		e.pending--
@@ -227,6 +275,7 @@ func (e *entry) normalize(o *jobOutcome) []Result {
 func (e *entry) finish(ctx actor.Context) {
 	done := entryDone{id: e.msg.ID, warned: e.warned}
 	defer func() {
+		e.releaseBody()
 		ctx.Send(ctx.Parent(), done)
 	}()
 	switch {
@@ -324,7 +373,7 @@ func (e *entry) notify(m queue.Message, rcpts []queue.Recipient, kind string) {
 	if e.s.cfg.Notifier == nil || m.Sender == "" || len(rcpts) == 0 {
 		return
 	}
-	id, err := e.s.cfg.Notifier.Bounce(e.s.ctx, m, rcpts, kind)
+	id, err := e.s.cfg.Notifier.Bounce(e.s.ctx, m, rcpts, kind, e.original)
 	if err != nil {
 		e.s.log.Printf("bounce", "warning: %s: cannot send %s notice: %v", m.ID, kind, err)
 		return

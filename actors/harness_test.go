@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -177,7 +178,7 @@ type notice struct {
 	rcpts    []queue.Recipient
 }
 
-func (n *fakeNotifier) Bounce(_ context.Context, msg queue.Message, rcpts []queue.Recipient, kind string) (string, error) {
+func (n *fakeNotifier) Bounce(_ context.Context, msg queue.Message, rcpts []queue.Recipient, kind string, _ func() (io.ReadCloser, error)) (string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.notices = append(n.notices, notice{msg.ID, kind, rcpts})

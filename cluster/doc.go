@@ -1,8 +1,15 @@
 // Package cluster runs the Raft node that replicates the queue: log, stable
-// and snapshot stores on disk, the transport between nodes, bootstrap of a
-// new cluster, and the one call the rest of yubin uses to change the queue,
-// Apply, which returns only once the change is committed on a majority.
+// and snapshot stores on disk, the authenticated link between nodes,
+// bootstrap and membership, and the one call the rest of yubin uses to
+// change the queue, Apply, which returns only once the change is committed
+// on a majority. A follower forwards Apply to the leader.
 //
-// A single node is simply a one-voter cluster: the same code path, the same
-// durable log, with no listener for peers.
+// The link is one TLS 1.3 listener per node. Both ends present certificates
+// signed by a CA derived from the cluster secret, so only holders of the
+// secret can talk to a node at all. After the handshake one protocol byte
+// selects Raft traffic or a yubin request (forwarded apply, membership,
+// status). DESIGN.md describes the protocol and its guarantees.
+//
+// A single node without a cluster address is a one-voter cluster with an
+// in-memory transport: the same code path, the same durable log.
 package cluster

@@ -126,18 +126,33 @@ discard unix - - n - - discard
 // start runs `yubin serve` and waits until its SMTP port answers.
 func (n *node) start() {
 	n.t.Helper()
+	n.spawn()
+	n.waitReady(20 * time.Second)
+}
+
+// spawn starts `yubin serve` without waiting: cluster members must all be
+// started before any of them can elect a leader and answer.
+func (n *node) spawn() {
+	n.t.Helper()
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	cmd := exec.Command(yubinBin, "serve", "-c", n.Dir)
 	cmd.Stdout, cmd.Stderr = &lockedWriter{mu: &n.mu, w: &n.out}, &lockedWriter{mu: &n.mu, w: &n.out}
 	if err := cmd.Start(); err != nil {
-		n.mu.Unlock()
 		n.t.Fatal(err)
 	}
 	n.cmd, n.done = cmd, make(chan struct{})
 	done := n.done
-	n.mu.Unlock()
 	go func() { cmd.Wait(); close(done) }()
-	deadline := time.Now().Add(20 * time.Second)
+}
+
+// waitReady waits until the node's SMTP port greets with 220.
+func (n *node) waitReady(timeout time.Duration) {
+	n.t.Helper()
+	n.mu.Lock()
+	done := n.done
+	n.mu.Unlock()
+	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
@@ -157,6 +172,15 @@ func (n *node) start() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	n.t.Fatalf("yubin did not answer on %s:\n%s", n.SMTP, n.output())
+}
+
+// signalOnly sends sig without waiting (SIGSTOP/SIGCONT for partitions).
+func (n *node) signalOnly(sig syscall.Signal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		n.cmd.Process.Signal(sig)
+	}
 }
 
 type lockedWriter struct {

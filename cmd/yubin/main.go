@@ -43,6 +43,7 @@ func init() {
 		"newaliases": {runNewaliases, "check the alias files and reload them"},
 		"qshape":     {runQshape, "the queue by domain and age"},
 		"version":    {runVersion, "print version and commit"},
+		"cluster":    {runCluster, "cluster status, join NAME HOST:PORT, leave NAME"},
 	}
 }
 

@@ -99,6 +99,7 @@ func (n *Node) registerControl(s *control.Server) {
 	s.Handle(OpSubmit, n.handleSubmit)
 	s.Handle(OpNewaliases, n.handleNewaliases)
 	s.Handle(OpStatus, n.handleStatus)
+	n.registerClusterControl(s)
 }
 
 func (n *Node) handleList(_ context.Context, _ control.Caller, req *control.Request) (any, error) {

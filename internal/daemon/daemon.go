@@ -188,6 +188,7 @@ func clusterConfig(cfg *config.Config) (cluster.Config, error) {
 		NodeName: cfg.Get("yubin_node_name"),
 		Dir:      cfg.Get("yubin_raft_directory"),
 		BindAddr: cfg.Get("yubin_cluster_address"),
+		Secret:   cfg.Get("yubin_cluster_secret"),
 		Logger:   hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr}),
 	}
 	for _, p := range cfg.List("yubin_cluster_peers") {

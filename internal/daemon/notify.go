@@ -23,7 +23,7 @@ var noticeKinds = map[string]dsn.Kind{
 	actors.NoticeSuccess: dsn.Success,
 }
 
-func (b *notifier) Bounce(ctx context.Context, msg queue.Message, rcpts []queue.Recipient, kind string) (string, error) {
+func (b *notifier) Bounce(ctx context.Context, msg queue.Message, rcpts []queue.Recipient, kind string, original func() (io.ReadCloser, error)) (string, error) {
 	n := b.n
 	k, ok := noticeKinds[kind]
 	if !ok {
@@ -43,7 +43,7 @@ func (b *notifier) Bounce(ctx context.Context, msg queue.Message, rcpts []queue.
 		RET:          msg.RET,
 		Arrival:      msg.Arrival,
 		Kind:         k,
-		Original:     func() (io.ReadCloser, error) { return n.fsm.Body(msg.ID) },
+		Original:     original,
 		Now:          now,
 		Postmaster:   "postmaster@" + n.cfg.Get("myhostname"),
 	}

@@ -199,6 +199,7 @@ func (n *Node) smtpTransport(svc config.Service) (actors.Transport, error) {
 		QuitTimeout:     d("quit_timeout"),
 		TLSLevel:        p(pre + "_tls_security_level"),
 		BindAddress:     p("smtp_bind_address"),
+		Log:             func(format string, args ...any) { n.log.Printf(svc.Command, format, args...) },
 	}
 	if opts.HeloName == "" {
 		opts.HeloName = p("myhostname")

@@ -9,8 +9,14 @@ import (
 	"github.com/yubin-mta/yubin/queue"
 )
 
+// commitTimeout bounds one commit: a cluster that cannot commit within it
+// has no usable quorum, and the SMTP client is better told 4xx to retry.
+const commitTimeout = 30 * time.Second
+
 // apply commits one queue command through Raft.
 func (n *Node) apply(ctx context.Context, c *queue.Command) (queue.ApplyResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
 	return n.raft.Apply(ctx, c)
 }
 
@@ -29,15 +35,10 @@ func (n *Node) Submit(ctx context.Context, m *queue.Message, body []byte) error 
 		return err
 	}
 	m.Recipients = rcpts
-	if _, err := n.apply(ctx, &queue.Command{Type: queue.CmdEnqueue, Message: m, Body: body, Now: m.Arrival}); err != nil {
-		return err
-	}
-	state := "queue active"
-	if m.State == queue.Hold {
-		state = "queue hold"
-	}
-	n.log.Printf("qmgr", "%s: from=<%s>, size=%d, nrcpt=%d (%s)", m.ID, m.Sender, len(body), len(m.Recipients), state)
-	return nil
+	// The scheduler logs the qmgr "from=<...>, size=N, nrcpt=N" line when
+	// it takes the message, as Postfix's qmgr does.
+	_, err = n.apply(ctx, &queue.Command{Type: queue.CmdEnqueue, Message: m, Body: body, Now: m.Arrival})
+	return err
 }
 
 // submitLocal queues a message from sendmail or the maildrop, logging it

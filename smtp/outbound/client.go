@@ -53,6 +53,10 @@ type Options struct {
 	DisableConnectionCache   bool
 
 	Now func() time.Time // clock for delays; time.Now by default
+
+	// Log, when set, receives events Postfix's smtp(8) logs on their own
+	// line, such as each failed connection attempt.
+	Log func(format string, args ...any)
 }
 
 // Client delivers messages. It is safe for concurrent use; the caller

@@ -73,8 +73,12 @@ func (c *Client) connect(ctx context.Context, cd candidate, tlsLevel string) (*s
 	}
 	raw, err := dialer.DialContext(ctx, cd.network, cd.dialAddr())
 	if err != nil {
-		return nil, nil, &failure{dsn: "4.4.1", relay: "none",
-			reason: fmt.Sprintf("connect to %s: %s", cd.relay(), errnoText(err))}
+		reason := fmt.Sprintf("connect to %s: %s", cd.relay(), errnoText(err))
+		if c.opts.Log != nil {
+			// Postfix logs every failed connection, not only the last.
+			c.opts.Log("%s", reason)
+		}
+		return nil, nil, &failure{dsn: "4.4.1", relay: "none", reason: reason}
 	}
 	s := &session{g: &guardedConn{Conn: raw}, cd: cd, lmtp: cd.lmtp, created: c.opts.Now()}
 	if s.lmtp {

@@ -1,0 +1,437 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const clusterSecret = "integration-test-cluster-secret-0123456789"
+
+// newCluster configures size nodes that form one cluster on loopback.
+func newCluster(t *testing.T, size int, extraMain, extraMaster string) []*node {
+	t.Helper()
+	names := make([]string, size)
+	addrs := make([]string, size)
+	var peers []string
+	for i := range names {
+		names[i] = fmt.Sprintf("n%d", i+1)
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		peers = append(peers, names[i]+"="+addrs[i])
+	}
+	nodes := make([]*node, size)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, n := range nodes {
+			log := n.maillog()
+			if len(log) > 3000 {
+				log = log[len(log)-3000:]
+			}
+			out := n.output()
+			if len(out) > 2000 {
+				out = out[len(out)-2000:]
+			}
+			t.Logf("=== %s maillog (tail):\n%s\n=== %s output (tail):\n%s", n.Dir, log, n.Dir, out)
+		}
+	})
+	for i := range nodes {
+		nodes[i] = newNode(t, fmt.Sprintf(`yubin_node_name = %s
+yubin_cluster_address = %s
+yubin_cluster_peers = %s
+yubin_cluster_secret = %s
+yubin_delivery_takeover_delay = 1s
+%s`, names[i], addrs[i], strings.Join(peers, ", "), clusterSecret, extraMain), extraMaster)
+	}
+	return nodes
+}
+
+func startAll(t *testing.T, nodes []*node) {
+	t.Helper()
+	for _, n := range nodes {
+		n.spawn()
+	}
+	for _, n := range nodes {
+		n.waitReady(40 * time.Second)
+	}
+}
+
+type clusterStatus struct {
+	Self struct {
+		Node    string `json:"node"`
+		State   string `json:"state"`
+		Leader  string `json:"leader"`
+		Members []struct {
+			Name  string `json:"name"`
+			Voter bool   `json:"voter"`
+		} `json:"members"`
+	} `json:"self"`
+}
+
+func (n *node) clusterStatus() (clusterStatus, error) {
+	var st clusterStatus
+	out, stderr, err := n.tool("", "cluster", "status", "-j")
+	if err != nil {
+		return st, fmt.Errorf("%v: %s", err, stderr)
+	}
+	return st, json.Unmarshal([]byte(out), &st)
+}
+
+// leader returns the index of the node that leads, asking the live ones.
+func leader(t *testing.T, nodes []*node, alive func(int) bool) int {
+	t.Helper()
+	idx := -1
+	var last error
+	deadline := time.Now().Add(30 * time.Second)
+	for idx < 0 && time.Now().Before(deadline) {
+		for i, n := range nodes {
+			if !alive(i) {
+				continue
+			}
+			st, err := n.clusterStatus()
+			if err != nil {
+				last = err
+			} else if st.Self.State == "Leader" {
+				idx = i
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if idx < 0 {
+		t.Fatalf("no leader found; last error: %v", last)
+	}
+	return idx
+}
+
+// sink is Postfix's smtp-sink dumping every message into a directory, so
+// a test can count deliveries per Message-ID.
+type sink struct {
+	Addr string
+	dir  string
+}
+
+func startSink(t *testing.T) *sink {
+	t.Helper()
+	bin := needTool(t, "smtp-sink")
+	s := &sink{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), dir: t.TempDir()}
+	os.Chmod(s.dir, 0o777)
+	os.Chmod(filepath.Dir(s.dir), 0o711) // smtp-sink writes as nobody
+	cmd := exec.Command(bin, "-u", "nobody", "-d", s.dir+"/%H%M%S.", s.Addr, "256")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("smtp-sink: %s", stderr.String())
+		}
+	})
+	waitFor(t, 10*time.Second, "smtp-sink to listen", func() bool {
+		c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return s
+}
+
+var messageIDRE = regexp.MustCompile(`(?mi)^Message-ID: (<[^>]+>)`)
+
+// received counts deliveries per Message-ID.
+func (s *sink) received() map[string]int {
+	got := map[string]int{}
+	files, _ := filepath.Glob(filepath.Join(s.dir, "*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, m := range messageIDRE.FindAllSubmatch(b, -1) {
+			got[string(m[1])]++
+		}
+	}
+	return got
+}
+
+// load sends total messages round-robin over the nodes that are alive,
+// recording the Message-IDs whose 250 the client saw.
+type load struct {
+	mu    sync.Mutex
+	acked map[string]bool
+	n     atomic.Int64
+}
+
+func (l *load) run(t *testing.T, nodes []*node, alive func(int) bool, total, workers int, tag string) {
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			deadline := time.Now().Add(3 * time.Minute)
+			for time.Now().Before(deadline) {
+				i := next.Add(1)
+				if i > int64(total) {
+					return
+				}
+				msgID := fmt.Sprintf("<%s-%d@yubin.test>", tag, i)
+				for try := 0; time.Now().Before(deadline); try++ {
+					k := (int(i) + try) % len(nodes)
+					if !alive(k) {
+						continue
+					}
+					r, err := smtpSend(nodes[k].SMTP, "", "load@yubin.test", []string{"rcpt@remote.example"},
+						"Message-ID: "+msgID+"\r\nSubject: cluster\r\n\r\nbody\r\n")
+					if err == nil && r.Code == 250 {
+						l.mu.Lock()
+						l.acked[msgID] = true
+						l.mu.Unlock()
+						l.n.Add(1)
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+}
+
+func TestClusterLeaderKillLosesNothing(t *testing.T) {
+	s := startSink(t)
+	nodes := newCluster(t, 3, "relayhost = ["+strings.Replace(s.Addr, ":", "]:", 1)+"\n", "")
+	startAll(t, nodes)
+	var dead atomic.Int32
+	dead.Store(-1)
+	alive := func(i int) bool { return int(dead.Load()) != i }
+	l := &load{acked: map[string]bool{}}
+	const total = 1500
+	done := make(chan struct{})
+	go func() { l.run(t, nodes, alive, total, 9, "failover"); close(done) }()
+
+	waitFor(t, 60*time.Second, "500 acknowledged messages", func() bool { return l.n.Load() >= 500 })
+	k := leader(t, nodes, alive)
+	before := len(s.received())
+	killedAt := time.Now()
+	dead.Store(int32(k))
+	nodes[k].kill()
+	// The time until deliveries resume: the sink's count grows again.
+	var resumed time.Duration
+	waitFor(t, 30*time.Second, "deliveries to resume after the leader was killed", func() bool {
+		if len(s.received()) > before+5 {
+			resumed = time.Since(killedAt)
+			return true
+		}
+		return false
+	})
+	<-done
+	nodes[k].start()
+	dead.Store(-1)
+
+	l.mu.Lock()
+	acked := len(l.acked)
+	l.mu.Unlock()
+	var got map[string]int
+	waitFor(t, 120*time.Second, "every acknowledged message at the sink", func() bool {
+		got = s.received()
+		for id := range l.acked {
+			if got[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	dups := 0
+	for _, c := range got {
+		if c > 1 {
+			dups += c - 1
+		}
+	}
+	t.Logf("leader kill: %d acknowledged, all delivered; %d duplicate deliveries; deliveries resumed %.1fs after the kill", acked, dups, resumed.Seconds())
+	if dups > 200 {
+		t.Errorf("%d duplicates: more than the deliveries that can be in flight", dups)
+	}
+	// Everyone agrees on the leader again and the restarted node caught up.
+	waitFor(t, 30*time.Second, "empty queue on every node", func() bool {
+		for _, n := range nodes {
+			if len(n.queue()) != 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// A node cut off from the majority never says 250; when the majority
+// returns, it catches up.
+func TestClusterMinorityAnswers4xx(t *testing.T) {
+	nodes := newCluster(t, 3, fmt.Sprintf("relayhost = [127.0.0.1]:%d\n", freePort(t)), "")
+	startAll(t, nodes)
+	k := leader(t, nodes, func(int) bool { return true })
+	lone := (k + 1) % 3
+	// Freeze the two others: from the lone node's side they are gone.
+	for i := range nodes {
+		if i != lone {
+			nodes[i].signalOnly(syscall.SIGSTOP)
+		}
+	}
+	r, err := smtpSend(nodes[lone].SMTP, "", "a@yubin.test", []string{"b@remote.example"}, "Subject: minority\r\n\r\nx\r\n")
+	for i := range nodes {
+		if i != lone {
+			nodes[i].signalOnly(syscall.SIGCONT)
+		}
+	}
+	if err == nil && r.Code == 250 {
+		t.Fatalf("minority node acknowledged a message: %+v", r)
+	}
+	if err == nil && (r.Code < 400 || r.Code >= 500) {
+		t.Fatalf("minority node answered %d %s, want 4xx", r.Code, r.Message)
+	}
+	// Healed: the same node accepts again, and every node sees the message.
+	var id string
+	waitFor(t, 30*time.Second, "the healed node to accept mail", func() bool {
+		r, err := smtpSend(nodes[lone].SMTP, "", "a@yubin.test", []string{"b@remote.example"}, "Subject: healed\r\n\r\nx\r\n")
+		if err == nil && r.Code == 250 {
+			id = r.queueID()
+			return true
+		}
+		return false
+	})
+	for _, n := range nodes {
+		waitFor(t, 20*time.Second, "the message on every node", func() bool {
+			for _, m := range n.queue() {
+				if m.ID == id {
+					return true
+				}
+			}
+			return false
+		})
+	}
+}
+
+// sessionSink is ../shared/bench/sink_concurrency.py: it counts the
+// largest number of sessions a client ever had open at once.
+type sessionSink struct {
+	Addr, json string
+}
+
+func startSessionSink(t *testing.T, maxConcurrent int) *sessionSink {
+	t.Helper()
+	script, _ := filepath.Abs("../../shared/bench/sink_concurrency.py")
+	if !fileExists(script) {
+		t.Skipf("%s not found", script)
+	}
+	py := needTool(t, "python3")
+	s := &sessionSink{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), json: filepath.Join(t.TempDir(), "sink.json")}
+	cmd := exec.Command(py, script, "--listen", s.Addr, "--json", s.json, "--interval", "0.2",
+		"--max-concurrent", fmt.Sprint(maxConcurrent), "--refuse", "421", "--data-delay", "0.02")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); <-exited })
+	waitFor(t, 10*time.Second, "the concurrency sink", func() bool { return fileExists(s.json) })
+	return s
+}
+
+type sessionStats struct {
+	Messages     int `json:"messages"`
+	Recipients   int `json:"recipients"`
+	Refused      int `json:"refused"`
+	MaxConc      int `json:"max_concurrent"`
+	MaxAttempted int `json:"max_attempted"`
+}
+
+func (s *sessionSink) stats() sessionStats {
+	var st sessionStats
+	b, _ := os.ReadFile(s.json)
+	json.Unmarshal(b, &st)
+	return st
+}
+
+// The docomo.ne.jp case across a cluster: a destination limited to one
+// session never sees two from the whole cluster, also while the leader is
+// killed and another takes over.
+func TestClusterDocomoOneSessionAcrossLeaderKill(t *testing.T) {
+	s := startSessionSink(t, 1)
+	dir := t.TempDir()
+	transport := filepath.Join(dir, "transport")
+	os.WriteFile(transport, []byte(fmt.Sprintf("docomo.ne.jp docomo-smtp:[127.0.0.1]:%s\n.docomo.ne.jp docomo-smtp:[127.0.0.1]:%s\n",
+		strings.Split(s.Addr, ":")[1], strings.Split(s.Addr, ":")[1])), 0o644)
+	nodes := newCluster(t, 3, "transport_maps = texthash:"+transport+"\nminimal_backoff_time = 1s\nmaximal_backoff_time = 2s\nqueue_run_delay = 1s\n",
+		"docomo-smtp unix - - n - 1 smtp -o smtp_destination_concurrency_limit=1 -o smtp_destination_recipient_limit=1\n")
+	startAll(t, nodes)
+	const total = 300
+	for i := 0; i < total; i++ {
+		n := nodes[i%3]
+		r, err := smtpSend(n.SMTP, "", "shop@yubin.test", []string{fmt.Sprintf("user%d@docomo.ne.jp", i)},
+			fmt.Sprintf("Message-ID: <docomo-%d@yubin.test>\r\n\r\nx\r\n", i))
+		if err != nil || r.Code != 250 {
+			t.Fatalf("message %d: %v %+v", i, err, r)
+		}
+	}
+	waitFor(t, 60*time.Second, "100 deliveries", func() bool { return s.stats().Messages >= 100 })
+	k := leader(t, nodes, func(int) bool { return true })
+	nodes[k].kill()
+	if n := s.stats().Messages; n >= total {
+		t.Fatalf("all %d delivered before the leader was killed: the test proves nothing", n)
+	}
+	waitFor(t, 120*time.Second, "all 300 delivered", func() bool { return s.stats().Messages >= total })
+	st := s.stats()
+	t.Logf("docomo across a leader kill: %+v", st)
+	if st.MaxAttempted != 1 || st.Refused != 0 {
+		t.Fatalf("a second concurrent session was attempted: %+v", st)
+	}
+	if st.Recipients != st.Messages {
+		t.Fatalf("more than one recipient per delivery: %+v", st)
+	}
+}
+
+// Every node restarted one after the other under load: nothing is lost.
+func TestClusterRollingRestart(t *testing.T) {
+	s := startSink(t)
+	nodes := newCluster(t, 3, "relayhost = ["+strings.Replace(s.Addr, ":", "]:", 1)+"\n", "")
+	startAll(t, nodes)
+	var down atomic.Int32
+	down.Store(-1)
+	alive := func(i int) bool { return int(down.Load()) != i }
+	l := &load{acked: map[string]bool{}}
+	done := make(chan struct{})
+	go func() { l.run(t, nodes, alive, 900, 6, "rolling"); close(done) }()
+	for i := range nodes {
+		waitFor(t, 60*time.Second, "more load", func() bool { return l.n.Load() >= int64(150*(i+1)) })
+		down.Store(int32(i))
+		nodes[i].stop()
+		nodes[i].start()
+		down.Store(-1)
+	}
+	<-done
+	waitFor(t, 120*time.Second, "every acknowledged message at the sink", func() bool {
+		got := s.received()
+		for id := range l.acked {
+			if got[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("rolling restart: %d acknowledged, all delivered", len(l.acked))
+}
