@@ -25,7 +25,13 @@ type Logger struct {
 	name   string // syslog_name, e.g. "yubin" or "postfix"
 	pid    string
 	now    func() time.Time
+	tap    func(service, msg string)
 }
+
+// SetTap installs a function that sees every line's service and message
+// after it was written, e.g. to count events for metrics the way log-based
+// Postfix exporters do. Set it before the Logger is shared.
+func (l *Logger) SetTap(tap func(service, msg string)) { l.tap = tap }
 
 // New returns a Logger writing to w with the given syslog_name and host name
 // (the part before the first dot is used, as syslog does).
@@ -87,6 +93,9 @@ func (l *Logger) Printf(service, format string, args ...any) {
 	l.mu.Lock()
 	_, _ = l.w.Write(line) // a lost log line must not stop mail flow
 	l.mu.Unlock()
+	if l.tap != nil {
+		l.tap(service, msg)
+	}
 }
 
 // Close closes the underlying file, if Open opened one.
