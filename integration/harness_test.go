@@ -101,6 +101,7 @@ maillog_file = %s
 mail_spool_directory = %s/mail
 dns_servers = 127.0.0.1:1
 yubin_node_name = n1
+yubin_metrics_address =
 %s
 `, dir, dir, n.Log, dir, extraMain)
 	n.masterC = fmt.Sprintf(`%s inet n - n - - smtpd
