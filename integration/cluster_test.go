@@ -3,8 +3,8 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"

@@ -178,6 +178,22 @@ func (c *Config) ServiceParam(service, name string) string {
 	return v
 }
 
+// ServiceList is List with the -o overrides of a master.cf service: a list
+// parameter split on commas and whitespace, with /file/name elements
+// replaced by the file's contents for parameters that accept them.
+func (c *Config) ServiceList(service, name string) []string {
+	if s := c.service(service); s == nil || len(s.Overrides) == 0 {
+		return c.List(name)
+	}
+	v := c.ServiceParam(service, name)
+	if p, ok := c.param(name); ok && p.FileList {
+		if l, err := expandFileList(v, 0); err == nil {
+			return l
+		}
+	}
+	return SplitList(v)
+}
+
 // TransportParam returns the effective per-transport scheduler parameter
 // suffix (e.g. "destination_concurrency_limit") for transport: first a
 // master.cf -o of TRANSPORT_suffix or COMMAND_suffix on that service (so

@@ -47,16 +47,16 @@ func openTableList(cfg *config.Config, service, name string, aliases bool) ([]lo
 func policyEnv(cfg *config.Config, service string) (*policy.TableEnv, error) {
 	env := &policy.TableEnv{RecipientDelimiter: cfg.Get("recipient_delimiter")}
 	var err error
-	local := append(config.SplitList(cfg.ServiceParam(service, "mydestination")), bracketed(cfg.List("inet_interfaces"))...)
+	local := append(cfg.ServiceList(service, "mydestination"), bracketed(cfg.List("inet_interfaces"))...)
 	for _, d := range []struct {
 		dst     **policy.DomainList
 		entries []string
 		name    string
 	}{
 		{&env.LocalDomains, local, "mydestination"},
-		{&env.VirtualAliasDomains, config.SplitList(cfg.ServiceParam(service, "virtual_alias_domains")), "virtual_alias_domains"},
-		{&env.VirtualMailboxDomains, config.SplitList(cfg.ServiceParam(service, "virtual_mailbox_domains")), "virtual_mailbox_domains"},
-		{&env.RelayDomains, config.SplitList(cfg.ServiceParam(service, "relay_domains")), "relay_domains"},
+		{&env.VirtualAliasDomains, cfg.ServiceList(service, "virtual_alias_domains"), "virtual_alias_domains"},
+		{&env.VirtualMailboxDomains, cfg.ServiceList(service, "virtual_mailbox_domains"), "virtual_mailbox_domains"},
+		{&env.RelayDomains, cfg.ServiceList(service, "relay_domains"), "relay_domains"},
 	} {
 		if *d.dst, err = policy.NewDomainList(d.entries, parentMatches(cfg, d.name), openTable); err != nil {
 			return nil, fmt.Errorf("%s: %w", d.name, err)
@@ -129,7 +129,7 @@ func (n *Node) smtpdSettings(svc config.Service, resolver policy.Resolver) (inbo
 	if err != nil {
 		return inbound.Settings{}, err
 	}
-	nets, err := policy.ParseNetworks(list("mynetworks"))
+	nets, err := policy.ParseNetworks(cfg.ServiceList(svc.Name, "mynetworks"))
 	if err != nil {
 		return inbound.Settings{}, fmt.Errorf("mynetworks: %w", err)
 	}
