@@ -214,27 +214,42 @@ func (l *load) run(t *testing.T, nodes []*node, alive func(int) bool, total, wor
 	wg.Wait()
 }
 
-func TestClusterLeaderKillLosesNothing(t *testing.T) {
+// failover sends load across a cluster of size nodes, kills kill of them
+// with SIGKILL mid-run (the leader first when killLeader), restarts them,
+// and checks every acknowledged message reaches the sink.
+func failover(t *testing.T, size, kill int, killLeader bool) {
 	s := startSink(t)
-	nodes := newCluster(t, 3, "relayhost = ["+strings.Replace(s.Addr, ":", "]:", 1)+"\n", "")
+	nodes := newCluster(t, size, "relayhost = ["+strings.Replace(s.Addr, ":", "]:", 1)+"\n", "")
 	startAll(t, nodes)
-	var dead atomic.Int32
-	dead.Store(-1)
-	alive := func(i int) bool { return int(dead.Load()) != i }
+	var mu sync.Mutex
+	dead := map[int]bool{}
+	alive := func(i int) bool { mu.Lock(); defer mu.Unlock(); return !dead[i] }
 	l := &load{acked: map[string]bool{}}
 	const total = 1500
 	done := make(chan struct{})
-	go func() { l.run(t, nodes, alive, total, 9, "failover"); close(done) }()
+	go func() { l.run(t, nodes, alive, total, 9, fmt.Sprintf("failover%d", size)); close(done) }()
 
 	waitFor(t, 60*time.Second, "500 acknowledged messages", func() bool { return l.n.Load() >= 500 })
 	k := leader(t, nodes, alive)
+	var victims []int
+	if killLeader {
+		victims = append(victims, k)
+	}
+	for i := range nodes {
+		if len(victims) < kill && i != k {
+			victims = append(victims, i)
+		}
+	}
 	before := len(s.received())
 	killedAt := time.Now()
-	dead.Store(int32(k))
-	nodes[k].kill()
-	// The time until deliveries resume: the sink's count grows again.
+	for _, v := range victims {
+		mu.Lock()
+		dead[v] = true
+		mu.Unlock()
+		nodes[v].kill()
+	}
 	var resumed time.Duration
-	waitFor(t, 30*time.Second, "deliveries to resume after the leader was killed", func() bool {
+	waitFor(t, 30*time.Second, "deliveries to resume after the kill", func() bool {
 		if len(s.received()) > before+5 {
 			resumed = time.Since(killedAt)
 			return true
@@ -242,9 +257,12 @@ func TestClusterLeaderKillLosesNothing(t *testing.T) {
 		return false
 	})
 	<-done
-	nodes[k].start()
-	dead.Store(-1)
-
+	for _, v := range victims {
+		nodes[v].start()
+		mu.Lock()
+		delete(dead, v)
+		mu.Unlock()
+	}
 	l.mu.Lock()
 	acked := len(l.acked)
 	l.mu.Unlock()
@@ -264,11 +282,11 @@ func TestClusterLeaderKillLosesNothing(t *testing.T) {
 			dups += c - 1
 		}
 	}
-	t.Logf("leader kill: %d acknowledged, all delivered; %d duplicate deliveries; deliveries resumed %.1fs after the kill", acked, dups, resumed.Seconds())
+	t.Logf("%d nodes, killed %d (leader: %v): %d acknowledged, all delivered; %d duplicate deliveries; deliveries resumed %.1fs after the kill",
+		size, len(victims), killLeader, acked, dups, resumed.Seconds())
 	if dups > 200 {
 		t.Errorf("%d duplicates: more than the deliveries that can be in flight", dups)
 	}
-	// Everyone agrees on the leader again and the restarted node caught up.
 	waitFor(t, 30*time.Second, "empty queue on every node", func() bool {
 		for _, n := range nodes {
 			if len(n.queue()) != 0 {
@@ -278,6 +296,10 @@ func TestClusterLeaderKillLosesNothing(t *testing.T) {
 		return true
 	})
 }
+
+func TestClusterLeaderKillLosesNothing(t *testing.T)   { failover(t, 3, 1, true) }
+func TestClusterFollowerKillLosesNothing(t *testing.T) { failover(t, 3, 1, false) }
+func TestClusterTwoOfFiveKilled(t *testing.T)          { failover(t, 5, 2, true) }
 
 // A node cut off from the majority never says 250; when the majority
 // returns, it catches up.
