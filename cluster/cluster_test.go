@@ -133,6 +133,7 @@ func TestFailoverRestartAndSnapshotCatchUp(t *testing.T) {
 func TestIsolatedNodeReportsNoQuorum(t *testing.T) {
 	for _, isolate := range []string{"leader", "follower"} {
 		t.Run(isolate, func(t *testing.T) {
+			t.Parallel()
 			c := newCluster(t, 3, nil)
 			lead := c.leader()
 			mustApply(t, lead, 1)

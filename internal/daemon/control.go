@@ -102,11 +102,17 @@ func (n *Node) registerControl(s *control.Server) {
 	n.registerClusterControl(s)
 }
 
-func (n *Node) handleList(_ context.Context, _ control.Caller, req *control.Request) (any, error) {
+func (n *Node) handleList(ctx context.Context, _ control.Caller, req *control.Request) (any, error) {
 	var args ListArgs
 	if err := decodeArgs(req, &args); err != nil {
 		return nil, err
 	}
+	// A follower shows the queue as of everything committed so far (a
+	// postsuper on another node just before); without a quorum it shows
+	// what it has.
+	bctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_ = n.raft.Barrier(bctx)
+	cancel()
 	want := map[queue.State]bool{}
 	for _, q := range args.Queues {
 		want[q] = true
