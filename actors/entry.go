@@ -193,6 +193,25 @@ func (e *entry) record(o *jobOutcome) {
 	}
 	now := e.s.clock.Now()
 	results := e.normalize(o)
+	if o.delivered && e.s.deliverCtx.Err() != nil {
+		// Stop cancelled this delivery: a deferral now says nothing about
+		// the destination. Keep only final results; the message stays
+		// active and the next scheduler (a new leader) delivers the rest
+		// at once instead of after a backoff.
+		kept := results[:0]
+		for _, r := range results {
+			if r.Status != queue.RcptDeferred {
+				kept = append(kept, r)
+			}
+		}
+		if len(kept) < len(results) {
+			e.commitFailed = true
+		}
+		results = kept
+		if len(results) == 0 {
+			return
+		}
+	}
 	cmd := &queue.Command{Type: queue.CmdResult, ID: e.msg.ID, Now: now}
 	for _, r := range results {
 		cmd.Results = append(cmd.Results, queue.RcptResult{Index: r.Index, Status: r.Status, DSN: resultDSN(r), Reason: r.Reply})

@@ -154,6 +154,39 @@ func startSink(t *testing.T) *sink {
 
 var messageIDRE = regexp.MustCompile(`(?mi)^Message-ID: (<[^>]+>)`)
 
+// waitAll waits until every acknowledged message reached the sink; on
+// timeout it names what is missing and what the nodes logged about it.
+func (s *sink) waitAll(t *testing.T, l *load, nodes []*node) map[string]int {
+	t.Helper()
+	var got map[string]int
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		got = s.received()
+		var missing []string
+		for id := range l.acked {
+			if got[id] == 0 {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) == 0 {
+			return got
+		}
+		if time.Now().After(deadline) {
+			for _, id := range missing[:min(3, len(missing))] {
+				for _, n := range nodes {
+					for _, line := range strings.Split(n.maillog(), "\n") {
+						if strings.Contains(line, id) {
+							t.Logf("%s: %s", n.Dir, line)
+						}
+					}
+				}
+			}
+			t.Fatalf("%d of %d acknowledged messages never reached the sink, e.g. %v", len(missing), len(l.acked), missing[:min(3, len(missing))])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // received counts deliveries per Message-ID.
 func (s *sink) received() map[string]int {
 	got := map[string]int{}
@@ -266,16 +299,7 @@ func failover(t *testing.T, size, kill int, killLeader bool) {
 	l.mu.Lock()
 	acked := len(l.acked)
 	l.mu.Unlock()
-	var got map[string]int
-	waitFor(t, 120*time.Second, "every acknowledged message at the sink", func() bool {
-		got = s.received()
-		for id := range l.acked {
-			if got[id] == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	got := s.waitAll(t, l, nodes)
 	dups := 0
 	for _, c := range got {
 		if c > 1 {
@@ -446,14 +470,6 @@ func TestClusterRollingRestart(t *testing.T) {
 		down.Store(-1)
 	}
 	<-done
-	waitFor(t, 120*time.Second, "every acknowledged message at the sink", func() bool {
-		got := s.received()
-		for id := range l.acked {
-			if got[id] == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	s.waitAll(t, l, nodes)
 	t.Logf("rolling restart: %d acknowledged, all delivered", len(l.acked))
 }

@@ -264,20 +264,26 @@ var paramTable = []Param{
 	integer("smtpd_client_connection_count_limit", "50", 0, "Simultaneous connections one client may have; 0 means no limit."),
 	integer("smtpd_client_connection_rate_limit", "0", 0, "Connections one client may make per anvil_rate_time_unit; 0 means no limit."),
 	integer("smtpd_client_message_rate_limit", "0", 0, "Messages one client may send per anvil_rate_time_unit; 0 means no limit."),
+	integer("smtpd_client_recipient_rate_limit", "0", 0, "Recipient addresses one client may send per anvil_rate_time_unit; 0 means no limit."),
+	integer("smtpd_client_auth_rate_limit", "0", 0, "Failed AUTH attempts one client may make per anvil_rate_time_unit before AUTH is refused with 421 and the connection closed; 0 means no limit.").note("Postfix counts every AUTH command and answers 450; yubin counts failed attempts and disconnects."),
+	fileList("smtpd_client_event_limit_exceptions", "${smtpd_client_connection_limit_exceptions:$mynetworks}", "Clients (networks, as in mynetworks) exempt from the smtpd_client_*_limit limits."),
+	fileList("smtpd_client_connection_limit_exceptions", "", "Obsolete name of smtpd_client_event_limit_exceptions; when set, its default becomes empty."),
 	duration("anvil_rate_time_unit", "60s", 's', "Time unit of the client rate limits."),
-	str("smtpd_forbid_bare_newline", "no", "Reject (yes) or accept (no) a bare LF line ending in SMTP commands and data; normalize also allowed.").checked(checkOneOf("yes", "no", "normalize", "reject", "reject_nonbare")),
-	boolean("smtpd_forbid_unauth_pipelining", "no", "Disconnect clients that send commands ahead of time without PIPELINING."),
+	str("smtpd_forbid_bare_newline", "yes", "Reject (yes) or accept (no) a bare LF line ending in SMTP commands and data; normalize also allowed.").note("yubin default yes (Postfix 3.7: no; 3.9: normalize): SMTP smuggling defence").checked(checkOneOf("yes", "no", "normalize", "reject", "reject_nonbare")),
+	boolean("smtpd_forbid_unauth_pipelining", "yes", "Disconnect clients that send commands ahead of time without PIPELINING.").note("yubin default yes, as Postfix 3.9 (3.7: no)"),
 	boolean("allow_untrusted_routing", "no", "Forward mail with sender-specified routing (user@a@b, user%a@b) from untrusted clients."),
 	boolean("disable_vrfy_command", "no", "Refuse the SMTP VRFY command."),
 	boolean("strict_rfc821_envelopes", "no", "Require <> around MAIL FROM and RCPT TO addresses."),
 	str("smtpd_tls_cert_file", "", "PEM certificate chain of the SMTP server."),
 	str("smtpd_tls_key_file", "$smtpd_tls_cert_file", "PEM private key of the SMTP server."),
 	str("smtpd_tls_security_level", "", "SMTP server TLS: none, may (offer STARTTLS) or encrypt (require it).").enum(tlsServerLevels...),
-	boolean("smtpd_tls_auth_only", "no", "Offer AUTH only after STARTTLS."),
+	boolean("smtpd_tls_auth_only", "no", "Offer AUTH only after STARTTLS.").note("yubin offers AUTH without TLS only when smtpd_tls_auth_only = no is set explicitly."),
 	boolean("smtpd_tls_wrappermode", "no", "Run the SMTP server with TLS from the first byte (smtps, port 465); usually set with -o in master.cf."),
 	boolean("smtpd_sasl_auth_enable", "no", "Offer SMTP AUTH."),
-	str("smtpd_sasl_type", "cyrus", "SASL implementation: cyrus or dovecot.").enum("cyrus", "dovecot"),
-	str("smtpd_sasl_path", "smtpd", "SASL service name or socket path (dovecot: e.g. private/auth)."),
+	str("smtpd_sasl_type", "cyrus", "SASL implementation: dovecot (Dovecot's auth socket) or passwd (yubin: a file of user:bcrypt/argon2id hash lines); cyrus is not supported.").enum("cyrus", "dovecot", "passwd").note("yubin adds passwd and does not support cyrus."),
+	str("smtpd_sasl_path", "smtpd", "SASL socket path (dovecot: e.g. private/auth, relative to $queue_directory) or password file (passwd: e.g. /etc/yubin/sasl_passwd)."),
+	boolean("smtpd_sasl_authenticated_header", "no", "Show the SASL login in the Received: header as (Authenticated sender: user)."),
+	str("smtpd_sasl_service", "smtp", "Service name passed to the Dovecot authentication server."),
 	list("smtpd_sender_login_maps", "", "Tables mapping a sender address to the SASL logins allowed to use it."),
 	integer("unknown_local_recipient_reject_code", "550", 400, "SMTP reply code for an unknown local recipient."),
 
@@ -352,11 +358,16 @@ var paramTable = []Param{
 	// yubin cluster and operations.
 	str("yubin_node_name", "$myhostname", "This node's name in the cluster; unique per node.").yubin().checked(checkNodeName),
 	str("yubin_cluster_address", "", "host:port of the cluster listener (raft and node-to-node messages); empty means a single node without a cluster listener.").yubin().checked(checkOptionalHostPort),
-	list("yubin_cluster_peers", "", "Other cluster members as name=host:port elements.").yubin().checked(checkPeers),
+	list("yubin_cluster_peers", "", "All initial voters as name=host:port elements, this node included; a node not listed joins the existing cluster.").yubin().checked(checkPeers),
 	str("yubin_cluster_secret", "", "Shared secret that authenticates cluster members; required when yubin_cluster_address is set.").yubin(),
 	str("yubin_control_socket", "$data_directory/control.sock", "Unix socket the mailq/postqueue/postsuper commands use to reach the running node.").yubin(),
 	str("yubin_raft_directory", "$data_directory/raft", "Directory of the raft log, stable store and snapshots.").yubin(),
 	str("yubin_metrics_address", "127.0.0.1:9025", "host:port of the Prometheus /metrics listener; empty disables it.").yubin().checked(checkOptionalHostPort),
+
+	// Delivery spread across cluster nodes (docs/cluster.md).
+	str("yubin_delivery_nodes", "all", "Which cluster nodes run deliveries: all (every live voter; the leader hands out the jobs and keeps every limit cluster-wide) or leader (only the leader).").yubin().enum("all", "leader"),
+	str("yubin_transport_nodes", "", "Nodes a master.cf transport may deliver on, as transport=node,node elements separated by whitespace, e.g. local=mx1 virtual=mx1,mx2; transports not listed run on any delivery node.").yubin().checked(func(v string) error { _, err := ParseTransportNodes(v); return err }),
+	str("yubin_delivery_preference", "other-node-on-retry", "Node for the next attempt of a deferred message: other-node-on-retry (one other than the node that made the deferred attempt, when there is one) or none.").yubin().enum("other-node-on-retry", "none"),
 }
 
 // postfixOnly are common Postfix parameters that yubin recognizes but does
@@ -514,4 +525,44 @@ func checkNetwork(e string) error {
 		}
 	}
 	return nil
+}
+
+// ParseTransportNodes parses yubin_transport_nodes: whitespace separated
+// transport=node,node elements. A blank or comma between node names is
+// accepted too, since node names contain neither '=' nor ','. The result
+// maps a master.cf service name to the nodes it may deliver on.
+func ParseTransportNodes(v string) (map[string][]string, error) {
+	out := map[string][]string{}
+	current := ""
+	for _, tok := range SplitList(v) {
+		transport, node, isNew := strings.Cut(tok, "=")
+		if isNew {
+			if transport == "" {
+				return nil, fmt.Errorf("%q: missing transport name before '='", tok)
+			}
+			if _, dup := out[transport]; dup {
+				return nil, fmt.Errorf("transport %q listed twice", transport)
+			}
+			current = transport
+			out[current] = nil
+		} else {
+			node = tok
+		}
+		if current == "" {
+			return nil, fmt.Errorf("%q: want transport=node,node", tok)
+		}
+		if node == "" {
+			continue
+		}
+		if err := checkNodeName(node); err != nil {
+			return nil, fmt.Errorf("transport %q: %w", current, err)
+		}
+		out[current] = append(out[current], node)
+	}
+	for transport, nodes := range out {
+		if len(nodes) == 0 {
+			return nil, fmt.Errorf("transport %q: no node listed", transport)
+		}
+	}
+	return out, nil
 }

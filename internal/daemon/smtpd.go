@@ -12,6 +12,7 @@ import (
 	"github.com/yubin-mta/yubin/internal/config"
 	"github.com/yubin-mta/yubin/internal/dnsres"
 	"github.com/yubin-mta/yubin/internal/lookup"
+	"github.com/yubin-mta/yubin/internal/sasl"
 	"github.com/yubin-mta/yubin/queue"
 	"github.com/yubin-mta/yubin/smtp/inbound"
 	"github.com/yubin-mta/yubin/smtp/policy"
@@ -133,6 +134,10 @@ func (n *Node) smtpdSettings(svc config.Service, resolver policy.Resolver) (inbo
 	if err != nil {
 		return inbound.Settings{}, fmt.Errorf("mynetworks: %w", err)
 	}
+	loginMaps, err := openTableList(cfg, svc.Name, "smtpd_sender_login_maps", false)
+	if err != nil {
+		return inbound.Settings{}, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
 	pc := policy.Config{
 		ClientRestrictions:      list("smtpd_client_restrictions"),
 		HeloRestrictions:        list("smtpd_helo_restrictions"),
@@ -143,6 +148,8 @@ func (n *Node) smtpdSettings(svc config.Service, resolver policy.Resolver) (inbo
 		RestrictionClasses:      restrictionClasses(cfg, svc.Name),
 		RejectUnlistedRecipient: p("smtpd_reject_unlisted_recipient") != "no",
 		NullAccessLookupKey:     p("smtpd_null_access_lookup_key"),
+		SenderLoginMaps:         loginMaps,
+		RecipientDelimiter:      p("recipient_delimiter"),
 		MyNetworks:              nets,
 		Env:                     env,
 		OpenTable:               openTable,
@@ -167,6 +174,7 @@ func (n *Node) smtpdSettings(svc config.Service, resolver policy.Resolver) (inbo
 		Resolver:          resolver,
 		Log:               n.log,
 		ServiceName:       "smtpd",
+		Service:           svc.Name,
 		// Node.Submit logs the qmgr line for every origin of mail.
 		Queued:                func(*queue.Message) {},
 		AllowUnauthPipelining: p("smtpd_forbid_unauth_pipelining") == "no",
@@ -193,7 +201,9 @@ func (n *Node) smtpdSettings(svc config.Service, resolver policy.Resolver) (inbo
 	if s.TLSConfig, err = n.serverTLS(svc.Name); err != nil {
 		return s, fmt.Errorf("service %s: %w", svc.Name, err)
 	}
-	s.TLSAuthOnly = p("smtpd_tls_auth_only") == "yes"
+	if err := n.smtpdSecurity(svc, &s); err != nil {
+		return s, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
 	if s.Timeout, err = config.ParseDuration(p("smtpd_timeout"), 's'); err != nil {
 		return s, fmt.Errorf("service %s: smtpd_timeout: %w", svc.Name, err)
 	}
@@ -204,6 +214,91 @@ func (n *Node) smtpdSettings(svc config.Service, resolver policy.Resolver) (inbo
 		s.ErrorSleepTime = -1 // inbound treats 0 as "default"; 0 here means no sleep
 	}
 	return s, nil
+}
+
+// smtpdSecurity maps the TLS policy, SMTP AUTH and the anvil limits of a
+// service onto s (after s.TLSConfig is set).
+func (n *Node) smtpdSecurity(svc config.Service, s *inbound.Settings) error {
+	p := func(name string) string { return n.cfg.ServiceParam(svc.Name, name) }
+	switch p("smtpd_tls_security_level") {
+	case "encrypt":
+		if s.TLSConfig == nil {
+			return fmt.Errorf("smtpd_tls_security_level = encrypt needs smtpd_tls_cert_file")
+		}
+		s.TLSRequired = true
+	}
+	// Postfix's default is smtpd_tls_auth_only = no; yubin never takes a
+	// password over plaintext unless the administrator wrote "no" down.
+	_, overridden := svc.Overrides["smtpd_tls_auth_only"]
+	explicit := overridden || n.cfg.IsSet("smtpd_tls_auth_only")
+	s.AllowPlaintextAuth = explicit && p("smtpd_tls_auth_only") == "no"
+	s.SASLAuthenticatedHeader = p("smtpd_sasl_authenticated_header") == "yes"
+	if p("smtpd_sasl_auth_enable") == "yes" {
+		v, err := openSASL(n.cfg, p)
+		if err != nil {
+			return err
+		}
+		s.SASL = v
+		if s.TLSConfig == nil && !s.AllowPlaintextAuth {
+			n.log.Printf("smtpd", "warning: service %s: smtpd_sasl_auth_enable = yes without smtpd_tls_cert_file: AUTH is never offered (set smtpd_tls_auth_only = no to allow it without TLS)", svc.Name)
+		}
+	}
+	return smtpdLimits(p, &s.Limits)
+}
+
+// openSASL opens smtpd_sasl_type/smtpd_sasl_path: a Dovecot socket path
+// is relative to $queue_directory as in Postfix, a password file to the
+// configuration directory.
+func openSASL(cfg *config.Config, p func(string) string) (sasl.Verifier, error) {
+	typ, path := p("smtpd_sasl_type"), p("smtpd_sasl_path")
+	base := cfg.Directory()
+	switch typ {
+	case sasl.TypeDovecot:
+		base = cfg.Get("queue_directory")
+	case sasl.TypePasswd:
+		if path == "smtpd" { // Postfix's default names a Cyrus application
+			return nil, fmt.Errorf("smtpd_sasl_type = passwd needs smtpd_sasl_path = the password file (e.g. /etc/yubin/sasl_passwd)")
+		}
+	}
+	v, err := sasl.Open(typ, path, base)
+	if err != nil {
+		return nil, fmt.Errorf("smtpd_sasl: %w", err)
+	}
+	if d, ok := v.(*sasl.Dovecot); ok {
+		d.Service = p("smtpd_sasl_service")
+	}
+	return v, nil
+}
+
+// smtpdLimits reads the anvil limits and their exceptions.
+func smtpdLimits(p func(string) string, l *inbound.Limits) error {
+	for name, dst := range map[string]*int{
+		"smtpd_client_connection_count_limit": &l.ConnectionCount,
+		"smtpd_client_connection_rate_limit":  &l.ConnectionRate,
+		"smtpd_client_message_rate_limit":     &l.MessageRate,
+		"smtpd_client_recipient_rate_limit":   &l.RecipientRate,
+		"smtpd_client_auth_rate_limit":        &l.AuthFailureRate,
+	} {
+		v, err := config.ParseInt(p(name))
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		*dst = int(v)
+	}
+	if l.ConnectionCount == 0 {
+		l.ConnectionCount = -1 // 0 means no limit in main.cf, the default in inbound
+	}
+	var err error
+	if l.TimeUnit, err = config.ParseDuration(p("anvil_rate_time_unit"), 's'); err != nil {
+		return fmt.Errorf("anvil_rate_time_unit: %w", err)
+	}
+	if l.TimeUnit <= 0 {
+		return fmt.Errorf("anvil_rate_time_unit must be positive")
+	}
+	if l.Exceptions, err = policy.ParseNetworks(config.SplitList(p("smtpd_client_event_limit_exceptions"))); err != nil {
+		return fmt.Errorf("smtpd_client_event_limit_exceptions (only networks are supported): %w", err)
+	}
+	return nil
 }
 
 func hasRelayControl(list []string) bool {

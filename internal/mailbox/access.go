@@ -1,10 +1,12 @@
 package mailbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,7 +83,26 @@ func openDir(path string, o Owner, create bool) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
+// dirCreation orders directory creation against opening: a directory is
+// created by root and then given to its owner, and no delivery may enter it
+// in between (two deliveries creating one Maildir at once).
+var dirCreation sync.RWMutex
+
 func openDirAt(dirfd int, name string, o Owner, create bool) (int, error) {
+	dirCreation.RLock()
+	fd, err := openDirAtLocked(dirfd, name, o, create, false)
+	dirCreation.RUnlock()
+	if err == errNeedCreate {
+		dirCreation.Lock()
+		fd, err = openDirAtLocked(dirfd, name, o, create, true)
+		dirCreation.Unlock()
+	}
+	return fd, err
+}
+
+var errNeedCreate = errors.New("directory must be created")
+
+func openDirAtLocked(dirfd int, name string, o Owner, create, exclusive bool) (int, error) {
 	var st unix.Stat_t
 	if o.Enforce {
 		if err := unix.Fstat(dirfd, &st); err != nil {
@@ -108,6 +129,8 @@ func openDirAt(dirfd int, name string, o Owner, create bool) (int, error) {
 			return -1, fmt.Errorf("refusing to follow symbolic link owned by uid %d", lst.Uid)
 		}
 		return unix.Openat(dirfd, name, flags, 0)
+	case err == unix.ENOENT && create && !exclusive:
+		return -1, errNeedCreate
 	case err == unix.ENOENT && create:
 		if o.Enforce && !permits(&st, o, permWrite|permExec) {
 			return -1, fmt.Errorf("cannot create: write permission denied for uid %d: %w", o.UID, unix.EACCES)

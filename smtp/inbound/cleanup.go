@@ -148,6 +148,9 @@ func (st *connState) receivedHeader(now time.Time) string {
 			b.WriteString("\t(No client certificate requested)\r\n")
 		}
 	}
+	if s.SASLAuthenticatedHeader && st.saslUser != "" {
+		fmt.Fprintf(&b, "\t(Authenticated sender: %s)\r\n", st.saslUser)
+	}
 	fmt.Fprintf(&b, "\tby %s (yubin) with %s id %s", s.Hostname, st.receivedProto(), st.tx.id)
 	if len(st.tx.rcpts) == 1 {
 		fmt.Fprintf(&b, "\r\n\tfor <%s>; %s\r\n", givenAddr(st.tx.rcpts[0]), mailDate(now))

@@ -12,6 +12,7 @@ import (
 	smtp "github.com/emersion/go-smtp"
 
 	"github.com/yubin-mta/yubin/internal/address"
+	"github.com/yubin-mta/yubin/internal/sasl"
 	"github.com/yubin-mta/yubin/smtp/policy"
 )
 
@@ -40,19 +41,29 @@ type connState struct {
 	conn   *smtp.Conn
 	client policy.Client
 	local  bool // client is on the server's own address (permit_inet_interfaces)
+	// localAddr is the server address the client connected to.
+	localAddr netip.Addr
+	// exempt: smtpd_client_event_limit_exceptions, no anvil limits.
+	exempt bool
+	// anvilCounted: Connect was counted and Disconnect is owed.
+	anvilCounted bool
 
-	helo      string
-	esmtp     bool
-	tls       bool
-	saslUser  string
-	saslMeth  string
-	errors    int
-	junk      int
-	counters  map[string]*counter
-	verb      string // last command verb, for the counters and log lines
-	lastCmd   string // "after CMD" in lost-connection lines
-	quit      bool
-	endReason string // "timeout", "too many errors", ...
+	helo     string
+	esmtp    bool
+	tls      bool
+	saslUser string
+	saslMeth string
+	// authFailed is set by a failed AUTH until its reply is written;
+	// sleepAfterAuthFailure then delays that reply.
+	authFailed            bool
+	sleepAfterAuthFailure bool
+	errors                int
+	junk                  int
+	counters              map[string]*counter
+	verb                  string // last command verb, for the counters and log lines
+	lastCmd               string // "after CMD" in lost-connection lines
+	quit                  bool
+	endReason             string // "timeout", "too many errors", ...
 
 	pendingMail *mailArgs
 	pendingRcpt *rcptArgs
@@ -77,7 +88,9 @@ func (srv *Server) onConnect(c *smtp.Conn) (err error) {
 	remote, _ := netip.ParseAddrPort(c.Conn().RemoteAddr().String())
 	localAP, _ := netip.ParseAddrPort(c.Conn().LocalAddr().String())
 	st.client.Addr = remote.Addr().Unmap()
-	st.local = st.client.Addr.IsValid() && st.client.Addr == localAP.Addr().Unmap()
+	st.localAddr = localAP.Addr().Unmap()
+	st.local = st.client.Addr.IsValid() && st.client.Addr == st.localAddr
+	st.exempt = srv.s.Limits.Exceptions.Contains(st.client.Addr)
 	ctx, cancel := context.WithTimeout(srv.base, clientLookupTimeout)
 	st.client.Name, st.client.NameTempFail = policy.ClientName(ctx, srv.s.Resolver, st.client.Addr)
 	cancel()
@@ -88,7 +101,7 @@ func (srv *Server) onConnect(c *smtp.Conn) (err error) {
 	srv.conns[c] = st
 	srv.mu.Unlock()
 	srv.logf("connect from %s", st.client.NameAddr())
-	return nil
+	return st.checkConnectLimits()
 }
 
 func (srv *Server) onDisconnect(c *smtp.Conn) {
@@ -99,6 +112,9 @@ func (srv *Server) onDisconnect(c *smtp.Conn) {
 	srv.mu.Unlock()
 	if st == nil {
 		return
+	}
+	if st.anvilCounted {
+		srv.anvil.Disconnect(st.client.Addr)
 	}
 	if !st.quit {
 		reason := st.endReason
@@ -292,27 +308,6 @@ func (st *connState) checkStartTLS(arg string) error {
 	return nil
 }
 
-func (st *connState) checkAuth(arg string) error {
-	switch {
-	case st.srv.s.Authenticate == nil:
-		return reply(503, "5.5.1", "Error: authentication not enabled")
-	case st.helo == "":
-		return reply(503, "5.5.1", "Error: send HELO/EHLO first")
-	case st.saslUser != "":
-		return reply(503, "5.5.1", "Error: already authenticated")
-	case st.tx != nil:
-		return reply(503, "5.5.1", "Error: MAIL transaction in progress")
-	case st.srv.s.TLSAuthOnly && !st.tls:
-		return reply(538, "5.7.11", "Encryption required for requested authentication mechanism")
-	}
-	mech, _, _ := strings.Cut(arg, " ")
-	if !strings.EqualFold(mech, "PLAIN") {
-		return reply(535, "5.7.8", "Error: authentication failed: Invalid authentication mechanism")
-	}
-	st.saslMeth = "PLAIN"
-	return nil
-}
-
 func (st *connState) vrfy(arg string) error {
 	if st.srv.s.DisableVRFY {
 		return reply(502, "5.5.1", "VRFY command is disabled")
@@ -371,6 +366,8 @@ func (srv *Server) onReply(c *smtp.Conn, r *smtp.Reply) {
 		set(220, smtp.EnhancedCode{2, 0, 0}, "Ready to start TLS")
 	case r.Command == "AUTH" && r.Code == 235:
 		set(235, smtp.EnhancedCode{2, 7, 0}, "Authentication successful")
+	case r.Command == "AUTH":
+		st.authReply(r)
 	case r.Code == 421 && r.EnhancedCode == codeTimeout:
 		st.endReason = "timeout"
 		set(421, codeTimeout, host+" Error: timeout exceeded")
@@ -398,12 +395,7 @@ func (srv *Server) onReply(c *smtp.Conn, r *smtp.Reply) {
 	if r.Code >= 400 {
 		st.errors++
 	}
-	if st.errors >= srv.s.SoftErrorLimit && srv.s.ErrorSleepTime > 0 && r.Code != 221 {
-		select {
-		case <-time.After(srv.s.ErrorSleepTime):
-		case <-srv.base.Done():
-		}
-	}
+	st.sleepOnError(r)
 }
 
 // ehloLines lists the EHLO keywords in Postfix's order.
@@ -421,8 +413,8 @@ func (st *connState) ehloLines() []string {
 	if s.TLSConfig != nil && !st.tls {
 		lines = append(lines, "STARTTLS")
 	}
-	if s.Authenticate != nil && (st.tls || !s.TLSAuthOnly) {
-		lines = append(lines, "AUTH PLAIN")
+	if st.authOffered() {
+		lines = append(lines, "AUTH "+strings.Join(sasl.Mechanisms, " "))
 	}
 	lines = append(lines, "ENHANCEDSTATUSCODES", "8BITMIME", "DSN")
 	if !s.DisableSMTPUTF8 {

@@ -5,6 +5,11 @@
 // hands each message to a Queue. A message is acknowledged with
 // "250 2.0.0 Ok: queued as ID" only after Queue.Submit has returned nil.
 //
+// Security controls live here too: SMTP AUTH (PLAIN, LOGIN) through an
+// internal/sasl Verifier and only over TLS unless explicitly allowed, the
+// smtpd_tls_security_level = encrypt policy, and Postfix's anvil limits per
+// client address (subpackage anvil). docs/security.md describes them all.
+//
 // Replies and mail log lines follow Postfix's wording so that existing
 // monitoring, pflogsumm and administrators' habits keep working.
 package inbound

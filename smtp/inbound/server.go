@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	smtp "github.com/emersion/go-smtp"
+
+	"github.com/yubin-mta/yubin/smtp/inbound/anvil"
 )
 
 // Server is an SMTP server for one listener configuration (one master.cf
@@ -17,6 +19,7 @@ type Server struct {
 	s     Settings
 	q     Queue
 	smtp  *smtp.Server
+	anvil *anvil.Anvil
 	base  context.Context // cancelled by Shutdown: aborts DNS lookups and Submit
 	stop  context.CancelFunc
 	mu    sync.Mutex
@@ -26,7 +29,7 @@ type Server struct {
 // NewServer builds a server; Serve starts it.
 func NewServer(s Settings, q Queue) *Server {
 	s, warnings := s.withDefaults()
-	srv := &Server{s: s, q: q, conns: map[*smtp.Conn]*connState{}}
+	srv := &Server{s: s, q: q, conns: map[*smtp.Conn]*connState{}, anvil: anvil.New(s.Limits.TimeUnit, s.Now)}
 	srv.base, srv.stop = context.WithCancel(context.Background())
 	for _, w := range warnings {
 		s.Log.Printf(s.ServiceName, "warning: %s", w)
@@ -43,7 +46,7 @@ func NewServer(s Settings, q Queue) *Server {
 	gs.EnableSMTPUTF8 = !s.DisableSMTPUTF8
 	gs.EnableDSN = true
 	gs.TLSConfig = s.TLSConfig
-	gs.AllowInsecureAuth = !s.TLSAuthOnly
+	gs.AllowInsecureAuth = s.AllowPlaintextAuth && !s.TLSRequired
 	gs.HeloOptional = !s.HeloRequired
 	gs.RawPaths = true
 	gs.EnforceSync = !s.AllowUnauthPipelining

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 
-	sasl "github.com/emersion/go-sasl"
+	gosasl "github.com/emersion/go-sasl"
 	smtp "github.com/emersion/go-smtp"
 
+	"github.com/yubin-mta/yubin/internal/sasl"
 	"github.com/yubin-mta/yubin/queue"
 )
 
@@ -25,29 +26,13 @@ func (s *session) Mail(_ string, _ *smtp.MailOptions) error { return s.st.startM
 func (s *session) Rcpt(_ string, opts *smtp.RcptOptions) error { return s.st.addRcpt(opts) }
 
 func (s *session) AuthMechanisms() []string {
-	if s.st.srv.s.Authenticate == nil {
+	if s.st.srv.s.SASL == nil {
 		return nil
 	}
-	return []string{"PLAIN"}
+	return sasl.Mechanisms
 }
 
-func (s *session) Auth(mech string) (sasl.Server, error) {
-	st := s.st
-	if mech != "PLAIN" || st.srv.s.Authenticate == nil {
-		return nil, reply(535, "5.7.8", "Error: authentication failed: Invalid authentication mechanism")
-	}
-	return sasl.NewPlainServer(func(identity, username, password string) error {
-		if identity != "" && identity != username {
-			return reply(535, "5.7.8", "Error: authentication failed: authorization identity differs")
-		}
-		if err := st.srv.s.Authenticate(username, password); err != nil {
-			st.srv.logf("warning: %s: SASL PLAIN authentication failed: %v", st.client.NameAddr(), err)
-			return reply(535, "5.7.8", "Error: authentication failed: authentication failure")
-		}
-		st.saslUser = username
-		return nil
-	}), nil
-}
+func (s *session) Auth(mech string) (gosasl.Server, error) { return s.st.newMechanism(mech) }
 
 // Data reads the message, runs cleanup and submits it. The reply is
 // "250 2.0.0 Ok: queued as ID" only after Queue.Submit returned nil.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/yubin-mta/yubin/internal/maillog"
+	"github.com/yubin-mta/yubin/internal/sasl"
 	"github.com/yubin-mta/yubin/queue"
 	"github.com/yubin-mta/yubin/smtp/policy"
 )
@@ -56,21 +57,56 @@ type Settings struct {
 
 	// TLSConfig enables STARTTLS when set.
 	TLSConfig *tls.Config
-	// Authenticate enables AUTH PLAIN; nil leaves AUTH off.
-	Authenticate func(username, password string) error
-	// TLSAuthOnly is smtpd_tls_auth_only.
-	TLSAuthOnly bool
+	// TLSRequired is smtpd_tls_security_level = encrypt: MAIL before
+	// STARTTLS gets "530 5.7.0 Must issue a STARTTLS command first", and
+	// AUTH needs TLS.
+	TLSRequired bool
+
+	// SASL enables AUTH PLAIN and LOGIN (smtpd_sasl_auth_enable) with
+	// this verifier; nil leaves AUTH off.
+	SASL sasl.Verifier
+	// AllowPlaintextAuth offers and accepts AUTH without TLS. yubin sets
+	// it only for an explicit smtpd_tls_auth_only = no: passwords never
+	// cross the network in the clear by default.
+	AllowPlaintextAuth bool
+	// SASLAuthenticatedHeader is smtpd_sasl_authenticated_header: the
+	// Received: header names the login ("(Authenticated sender: u)").
+	SASLAuthenticatedHeader bool
+
+	// Limits are the per-client anvil limits.
+	Limits Limits
 
 	Policy   *policy.Checker // nil: policy.DefaultConfig() without env
 	Resolver policy.Resolver // client name lookups; nil: every client is "unknown"
 	Log      *maillog.Logger
 	// ServiceName is the log service name, "smtpd".
 	ServiceName string
+	// Service is the master.cf service name ("smtp", "submission") that
+	// limit warnings name.
+	Service string
 	// Queued is called after a successful Submit; nil logs Postfix's qmgr
 	// line "ID: from=<...>, size=N, nrcpt=N (queue active)".
 	Queued func(m *queue.Message)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Limits are Postfix's anvil(8) limits per client address, counted per
+// server (master.cf service).
+type Limits struct {
+	// ConnectionCount is smtpd_client_connection_count_limit: 0 means
+	// Postfix's 50, negative means no limit.
+	ConnectionCount int
+	// The rates count events per TimeUnit; 0 means no limit.
+	ConnectionRate  int // smtpd_client_connection_rate_limit
+	MessageRate     int // smtpd_client_message_rate_limit
+	RecipientRate   int // smtpd_client_recipient_rate_limit
+	AuthFailureRate int // smtpd_client_auth_rate_limit: failed AUTH attempts
+	// TimeUnit is anvil_rate_time_unit; 0 means 60s.
+	TimeUnit time.Duration
+	// Exceptions is smtpd_client_event_limit_exceptions (by default
+	// $mynetworks): clients that no limit applies to.
+	Exceptions *policy.Networks
 }
 
 // withDefaults fills in Postfix's defaults; problems that have a safe
@@ -118,6 +154,13 @@ func (s Settings) withDefaults() (Settings, []string) {
 	}
 	if s.ServiceName == "" {
 		s.ServiceName = "smtpd"
+	}
+	if s.Service == "" {
+		s.Service = "smtp"
+	}
+	def(&s.Limits.ConnectionCount, 50)
+	if s.Limits.TimeUnit <= 0 {
+		s.Limits.TimeUnit = 60 * time.Second
 	}
 	if s.Log == nil {
 		s.Log = maillog.Discard()

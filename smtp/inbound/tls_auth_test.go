@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/yubin-mta/yubin/internal/sasl"
 )
 
 func selfSignedTLS(t *testing.T) *tls.Config {
@@ -40,16 +43,36 @@ func selfSignedTLS(t *testing.T) *tls.Config {
 	}
 }
 
+// handshake turns the connection into a TLS client connection after the
+// server's 220 to STARTTLS.
+func (c *client) handshake() *tls.Conn {
+	c.t.Helper()
+	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true, ServerName: "mx.example.com"}) // self-signed test certificate
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.conn, c.r = tc, bufio.NewReader(tc)
+	return tc
+}
+
+// fakeVerifier knows user/password pairs; the password "tempfail" makes
+// it fail temporarily.
+type fakeVerifier map[string]string
+
+func (f fakeVerifier) Verify(_ context.Context, c sasl.Credentials) (string, error) {
+	if c.Password == "tempfail" {
+		return "", errors.New("backend down")
+	}
+	if pw, ok := f[c.Username]; ok && pw == c.Password && (c.AuthzID == "" || c.AuthzID == c.Username) {
+		return c.Username, nil
+	}
+	return "", sasl.ErrInvalidCredentials
+}
+
 func TestStartTLSAndAuth(t *testing.T) {
 	ts := startServer(t, func(s *Settings) {
 		s.TLSConfig = selfSignedTLS(t)
-		s.TLSAuthOnly = true
-		s.Authenticate = func(user, pass string) error {
-			if user == "alice" && pass == "secret" {
-				return nil
-			}
-			return errors.New("bad password")
-		}
+		s.SASL = fakeVerifier{"alice": "secret"}
 	})
 	c := dialFrom(t, ts.addr, "127.0.0.2")
 	c.reply()
@@ -63,13 +86,9 @@ func TestStartTLSAndAuth(t *testing.T) {
 	if got := c.cmd("STARTTLS"); got != "220 2.0.0 Ready to start TLS" {
 		t.Fatalf("STARTTLS: %q", got)
 	}
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true, ServerName: "mx.example.com"}) // self-signed test certificate
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c.conn, c.r = tc, bufio.NewReader(tc)
+	tc := c.handshake()
 	ehlo = c.cmd("EHLO client.example")
-	if strings.Contains(ehlo, "STARTTLS") || !strings.Contains(ehlo, "250-AUTH PLAIN\n") {
+	if strings.Contains(ehlo, "STARTTLS") || !strings.Contains(ehlo, "250-AUTH PLAIN LOGIN\n") {
 		t.Fatalf("EHLO after TLS:\n%s", ehlo)
 	}
 	bad := base64.StdEncoding.EncodeToString([]byte("\x00alice\x00wrong"))
@@ -109,7 +128,7 @@ func TestStartTLSAndAuth(t *testing.T) {
 	c.cmd("QUIT")
 	log := ts.waitLog(t, "disconnect from")
 	for _, want := range []string{
-		"warning: unknown[127.0.0.2]: SASL PLAIN authentication failed: bad password",
+		"warning: unknown[127.0.0.2]: SASL PLAIN authentication failed: authentication failure",
 		"4F2A81C0D4A: client=unknown[127.0.0.2], sasl_method=PLAIN, sasl_username=alice",
 		"disconnect from unknown[127.0.0.2] ehlo=2 starttls=1 auth=1/3 mail=1 rcpt=1 data=1 quit=1 commands=8/10",
 	} {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/yubin-mta/yubin/internal/address"
 	"github.com/yubin-mta/yubin/queue"
+	"github.com/yubin-mta/yubin/smtp/inbound/anvil"
 	"github.com/yubin-mta/yubin/smtp/policy"
 )
 
@@ -103,6 +104,9 @@ func (st *connState) checkMail(arg string) error {
 	if s.HeloRequired && st.helo == "" {
 		return reply(503, "5.5.1", "Error: send HELO/EHLO first")
 	}
+	if s.TLSRequired && !st.tls {
+		return reply(530, "5.7.0", "Must issue a STARTTLS command first")
+	}
 	if st.tx != nil {
 		return reply(503, "5.5.1", "Error: nested MAIL command")
 	}
@@ -151,6 +155,9 @@ func (st *connState) checkMail(arg string) error {
 	if _, utf8 := params["SMTPUTF8"]; path.UTF8 && !utf8 {
 		return reply(553, "5.6.7", "Must declare SMTPUTF8 to send unicode address")
 	}
+	if err := st.checkRate(anvil.Message); err != nil {
+		return err
+	}
 	st.pendingMail = &mailArgs{path: path, params: params}
 	return nil
 }
@@ -183,6 +190,9 @@ func (st *connState) checkRcpt(arg string) error {
 	}
 	if len(st.tx.rcpts) >= st.srv.s.RecipientLimit {
 		return reply(452, "4.5.3", "Error: too many recipients")
+	}
+	if err := st.checkRate(anvil.Recipient); err != nil {
+		return err
 	}
 	st.pendingRcpt = &rcptArgs{path: path, params: params}
 	return nil

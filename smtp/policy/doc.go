@@ -15,7 +15,9 @@
 //   - the relay and the recipient lists must both pass
 //     (smtpd_relay_before_recipient_restrictions = yes);
 //   - DEFER_IF_PERMIT, DEFER_IF_REJECT and warn_if_reject act on later
-//     results.
+//     results;
+//   - the *_sender_login_mismatch restrictions compare the SASL login with
+//     the owners smtpd_sender_login_maps lists for the sender.
 //
 // The server's view of the world comes in through three small inputs: an
 // Env (address classes and recipient tables), a table opener for

@@ -66,6 +66,13 @@ type Config struct {
 	// NullAccessLookupKey is smtpd_null_access_lookup_key ("<>").
 	NullAccessLookupKey string
 
+	// SenderLoginMaps is smtpd_sender_login_maps: sender address to the
+	// SASL logins that own it, for the *_sender_login_mismatch restrictions.
+	SenderLoginMaps []lookup.Table
+	// RecipientDelimiter is recipient_delimiter, for sender login lookups
+	// of user+ext addresses.
+	RecipientDelimiter string
+
 	MyNetworks *Networks
 	Env        Env
 	// OpenTable opens the TYPE:NAME argument of check_*_access.
@@ -137,6 +144,8 @@ var simpleRestrictions = map[string]bool{
 	"reject_invalid_helo_hostname": true, "reject_invalid_hostname": true,
 	"reject_unlisted_recipient": true, "check_recipient_maps": true,
 	"reject_multi_recipient_bounce": true,
+	"reject_sender_login_mismatch":  true, "reject_authenticated_sender_login_mismatch": true,
+	"reject_known_sender_login_mismatch": true, "reject_unauthenticated_sender_login_mismatch": true,
 }
 
 // restrictions followed by a TYPE:NAME table.
@@ -203,6 +212,9 @@ func (c *Checker) compile(words []string, tables map[string]lookup.Table) ([]ste
 		case simpleRestrictions[name]:
 			if dnsRestrictions[name] && c.cfg.Resolver == nil {
 				return nil, fmt.Errorf("%s needs a DNS resolver", name)
+			}
+			if senderLoginRestrictions[name] && len(c.cfg.SenderLoginMaps) == 0 {
+				return nil, fmt.Errorf("%s needs smtpd_sender_login_maps", name)
 			}
 			steps = append(steps, step{name: name})
 		default:
@@ -416,6 +428,9 @@ func (e *eval) step(s step, class replyClass, warn bool) outcome {
 			return e.decide(r, warn)
 		}
 		return dunno
+	case "reject_sender_login_mismatch", "reject_authenticated_sender_login_mismatch",
+		"reject_known_sender_login_mismatch", "reject_unauthenticated_sender_login_mismatch":
+		return e.senderLogin(s.name, warn)
 	case "reject_multi_recipient_bounce":
 		if t.Sender == "" && t.NumRecipients > 1 {
 			return e.decide(&Reply{Code: codes.MultiRecipientBounce, DSN: dsnFor(codes.MultiRecipientBounce, "5.5.3"),
