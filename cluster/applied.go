@@ -36,6 +36,24 @@ func (f *appliedFSM) Apply(l *raft.Log) any {
 	return res
 }
 
+// ApplyBatch implements raft.BatchingFSM, so the queue gets every entry
+// committed together at once (it writes their bodies in parallel).
+func (f *appliedFSM) ApplyBatch(logs []*raft.Log) []any {
+	var res []any
+	if b, ok := f.inner.(raft.BatchingFSM); ok {
+		res = b.ApplyBatch(logs)
+	} else {
+		res = make([]any, len(logs))
+		for i, l := range logs {
+			res[i] = f.inner.Apply(l)
+		}
+	}
+	if len(logs) > 0 {
+		f.set(logs[len(logs)-1].Index)
+	}
+	return res
+}
+
 func (f *appliedFSM) set(index uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

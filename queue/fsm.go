@@ -98,14 +98,25 @@ func (f *FSM) apply(c *Command) (ApplyResult, []string) {
 }
 
 func (f *FSM) applyEnqueue(c *Command) (ApplyResult, []string) {
+	return f.enqueue(c, true)
+}
+
+// applyEnqueueWritten adds a message whose body ApplyBatch already wrote.
+func (f *FSM) applyEnqueueWritten(c *Command) (ApplyResult, []string) {
+	return f.enqueue(c, false)
+}
+
+func (f *FSM) enqueue(c *Command, writeBody bool) (ApplyResult, []string) {
 	m := c.Message.clone()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.msgs[m.ID]; ok {
 		return ApplyResult{Err: fmt.Errorf("%w: %s", ErrDuplicateID, m.ID)}, nil
 	}
-	if err := f.bodies.write(m.ID, c.Body); err != nil {
-		return ApplyResult{Err: err}, nil
+	if writeBody {
+		if err := f.bodies.write(m.ID, c.Body); err != nil {
+			return ApplyResult{Err: err}, nil
+		}
 	}
 	m.Size = int64(len(c.Body))
 	if m.State != Hold {

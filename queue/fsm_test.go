@@ -262,3 +262,55 @@ func TestIDGenerator(t *testing.T) {
 		t.Fatal("node part equal for different nodes")
 	}
 }
+
+// ApplyBatch must give the same results and state as applying one by one.
+func TestApplyBatchMatchesApply(t *testing.T) {
+	const a, b = "GGGGGGGGGGGG0001", "GGGGGGGGGGGG0002"
+	first := enqueue(a, "x@one.example")
+	dup := enqueue(a, "y@one.example")
+	dup.Body = []byte("Subject: impostor\r\n\r\n")
+	cmds := []*Command{
+		first, dup, enqueue(b, "z@two.example"),
+		{Type: CmdDelete, IDs: []string{b}},
+		{Type: CmdHold, IDs: []string{a}},
+	}
+	var logs []*raft.Log
+	for i, c := range cmds {
+		logs = append(logs, &raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: mustEncode(t, c)})
+	}
+	logs = append(logs, &raft.Log{Index: 9, Type: raft.LogNoop})
+
+	one, batch := newFSM(t), newFSM(t)
+	var want []ApplyResult
+	for _, l := range logs {
+		if l.Type == raft.LogCommand {
+			want = append(want, one.Apply(l).(ApplyResult))
+		}
+	}
+	got := batch.ApplyBatch(logs)
+	if len(got) != len(logs) {
+		t.Fatalf("%d results for %d logs", len(got), len(logs))
+	}
+	for i := range want {
+		g := got[i].(ApplyResult)
+		if (g.Err == nil) != (want[i].Err == nil) || g.Count != want[i].Count {
+			t.Errorf("entry %d: batch %+v, one by one %+v", i, g, want[i])
+		}
+	}
+	ma, _ := batch.Get(a)
+	if ma.State != Hold || batch.Len() != 1 {
+		t.Fatalf("state after batch: %+v, %d messages", ma, batch.Len())
+	}
+	rc, err := batch.Body(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(body) != string(first.Body) {
+		t.Fatalf("duplicate overwrote the body: %q", body)
+	}
+	if _, err := batch.Body(b); err == nil {
+		t.Fatal("deleted message's body still there")
+	}
+}
