@@ -55,6 +55,10 @@ type Config struct {
 	// segment being written stay readable, so a follower needs the snapshot
 	// only once the entries it misses are in a deleted segment.
 	LogSegmentSize int
+
+	// Deliveries runs the delivery jobs the leader hands to this node over
+	// the cluster link; nil refuses them (the leader then delivers itself).
+	Deliveries DeliveryHandler
 }
 
 const (

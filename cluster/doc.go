@@ -8,7 +8,8 @@
 // signed by a CA derived from the cluster secret, so only holders of the
 // secret can talk to a node at all. After the handshake one protocol byte
 // selects Raft traffic or a yubin request (forwarded apply, membership,
-// status). DESIGN.md describes the protocol and its guarantees.
+// status, or a delivery job the leader hands to a follower under a lease).
+// DESIGN.md describes the protocol and its guarantees.
 //
 // A single node without a cluster address is a one-voter cluster with an
 // in-memory transport: the same code path, the same durable log.

@@ -138,8 +138,13 @@ func (n *Node) call(ctx context.Context, addr string, self bool, proto byte, req
 	return rep, true, err
 }
 
-// serveConn answers one request on a forward or membership connection.
+// serveConn answers one request on a forward, membership or delivery
+// connection.
 func (n *Node) serveConn(ctx context.Context, proto byte, conn net.Conn) {
+	if proto == protoDeliver {
+		n.serveDelivery(ctx, conn)
+		return
+	}
 	conn.SetReadDeadline(time.Now().Add(readRequestTimeout))
 	b, err := readFrame(conn)
 	if err != nil {

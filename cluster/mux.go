@@ -132,7 +132,7 @@ func (m *mux) handle(raw net.Conn) {
 			return // the transport owns it now
 		case <-m.ctx.Done():
 		}
-	case protoForward, protoMember:
+	case protoForward, protoMember, protoDeliver:
 		m.serve(m.ctx, proto, tc)
 	default:
 		m.log.Warn("cluster connection with unknown protocol byte", "remote", raw.RemoteAddr().String(), "byte", proto)

@@ -17,6 +17,7 @@ const (
 	protoRaft    byte = 'R' // hashicorp/raft's own RPCs, handed to the transport
 	protoForward byte = 'F' // one forwarded queue command
 	protoMember  byte = 'M' // one membership or status request
+	protoDeliver byte = 'D' // one delivery job from the leader (delivery.go)
 )
 
 // maxFrame bounds one request or reply. A forwarded Enqueue carries the whole
@@ -30,17 +31,21 @@ const (
 	opLeave   = "leave"
 	opBarrier = "barrier"
 	opStatus  = "status"
+	opDeliver = "deliver"
 )
 
 // Largest time a request may ask the leader to work on it.
 const maxRequestTimeout = time.Minute
 
 // request is the header of a frame: uvarint(len) | JSON header | raw data.
-// Data is the encoded queue command for opApply and empty otherwise.
+// Data is the encoded queue command for opApply, the job for opDeliver and
+// empty otherwise. For opDeliver, Index is the log index the leader had
+// applied and TimeoutMS how long the node may wait to apply it too.
 type request struct {
 	Op        string `json:"op"`
 	Name      string `json:"name,omitempty"`
 	Addr      string `json:"addr,omitempty"`
+	Index     uint64 `json:"index,omitempty"`
 	TimeoutMS int64  `json:"timeout_ms"`
 	Data      []byte `json:"-"`
 }
@@ -56,6 +61,9 @@ const (
 	codeNotLeader = "not_leader" // nothing was done; Leader names the leader if known
 	codeNoQuorum  = "no_quorum"  // could not commit now, or the outcome is unknown
 	codeRejected  = "rejected"   // invalid request or refused change; retrying will not help
+	// codeRefused: a delivery job was not started (this node does not follow
+	// the sender, lags behind, or shuts down); another node may run it.
+	codeRefused = "refused"
 )
 
 // reply is the answer to one request.
@@ -72,6 +80,8 @@ type reply struct {
 	ApplyErr     string  `json:"apply_err,omitempty"`
 	ApplyErrKind string  `json:"apply_err_kind,omitempty"`
 	Status       *Status `json:"status,omitempty"`
+	// Payload is a delivery job's result, opaque to this package.
+	Payload []byte `json:"payload,omitempty"`
 }
 
 // Sentinel errors of the queue that survive the trip by name.
@@ -183,6 +193,11 @@ func decodeRequest(proto byte, b []byte) (*request, error) {
 			return nil, errors.New("cluster: apply request without a command")
 		}
 		return req, nil
+	case proto == protoDeliver && req.Op == opDeliver:
+		if len(req.Data) == 0 {
+			return nil, errors.New("cluster: delivery request without a job")
+		}
+		return req, nil // Index 0: the leader had applied nothing yet
 	case proto != protoMember:
 		return nil, fmt.Errorf("cluster: operation %q not allowed on protocol %q", req.Op, proto)
 	}
@@ -222,7 +237,7 @@ func decodeReply(b []byte) (*reply, error) {
 		return nil, fmt.Errorf("cluster: decode reply: %w", err)
 	}
 	switch rep.Code {
-	case codeOK, codeNotLeader, codeNoQuorum, codeRejected:
+	case codeOK, codeNotLeader, codeNoQuorum, codeRejected, codeRefused:
 	default:
 		return nil, fmt.Errorf("cluster: unknown reply code %q", rep.Code)
 	}

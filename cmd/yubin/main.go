@@ -44,6 +44,8 @@ func init() {
 		"qshape":     {runQshape, "the queue by domain and age"},
 		"version":    {runVersion, "print version and commit"},
 		"cluster":    {runCluster, "cluster status, join NAME HOST:PORT, leave NAME"},
+		"reload":     {runReload, "re-read main.cf and the lookup tables of the running node"},
+		"check":      {runCheck, "check the configuration, directories, tables and ports"},
 	}
 }
 

@@ -14,6 +14,7 @@ func runServe(e *env, args []string) int {
 		return fail(e, "yubin", err)
 	}
 	daemon.Version = version
+	daemon.Commit = commit
 	if err := daemon.Run(cfg); err != nil {
 		return fail(e, "yubin", err)
 	}

@@ -48,10 +48,12 @@ type Node struct {
 	ctl          *control.Server
 	sched        *actors.Scheduler // while this node leads; guarded by mu
 	transportSet map[string]actors.Transport
+	spread       *spreader // delivery on other nodes (remote.go); nil without a cluster listener
 	stopLead     context.CancelFunc
 	leadDone     chan struct{}
 	smtpd        []smtpServer
 	dns          *dnsres.Resolver
+	ops          opsState
 
 	mu   sync.Mutex
 	maps *mapSet // lookup tables, replaced on reload
@@ -71,10 +73,12 @@ func MaildropDir(cfg *config.Config) string {
 func Run(cfg *config.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	hup := hangups() // before Start: an early SIGHUP waits instead of killing the process
 	n, err := Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	defer n.reloadOnHangup(hup)()
 	<-ctx.Done()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -98,6 +102,7 @@ func Start(ctx context.Context, cfg *config.Config) (*Node, error) {
 	if n.log, err = maillog.Open(cfg.Get("maillog_file"), cfg.Get("syslog_name"), cfg.Get("myhostname")); err != nil {
 		return nil, err
 	}
+	n.tapLog()
 	if n.maps, err = openMaps(cfg); err != nil {
 		n.log.Close()
 		return nil, err
@@ -120,6 +125,7 @@ func Start(ctx context.Context, cfg *config.Config) (*Node, error) {
 		n.log.Close()
 		return nil, err
 	}
+	ccfg.Deliveries = n.deliveryHandler()
 	if n.raft, err = cluster.Start(ccfg, n.fsm); err != nil {
 		n.log.Close()
 		return nil, err
@@ -164,6 +170,10 @@ func Start(ctx context.Context, cfg *config.Config) (*Node, error) {
 		n.Shutdown(context.Background())
 		return nil, err
 	}
+	if err := n.startOps(); err != nil {
+		n.Shutdown(context.Background())
+		return nil, err
+	}
 	n.log.Printf("master", "daemon started -- version %s, configuration %s", Version, cfg.Directory())
 	return n, nil
 }
@@ -204,9 +214,11 @@ func clusterConfig(cfg *config.Config) (cluster.Config, error) {
 // Shutdown stops accepting mail, stops deliveries and closes the queue.
 func (n *Node) Shutdown(ctx context.Context) error {
 	var errs []error
+	n.drainOps()
 	for _, s := range n.smtpd {
 		errs = append(errs, s.Shutdown(ctx))
 	}
+	errs = append(errs, n.stopOps(ctx))
 	if n.ctl != nil {
 		errs = append(errs, n.ctl.Close())
 	}

@@ -12,9 +12,11 @@ import (
 	"github.com/yubin-mta/yubin/actors/transport/local"
 	"github.com/yubin-mta/yubin/actors/transport/pipe"
 	"github.com/yubin-mta/yubin/actors/transport/virtual"
+	"github.com/yubin-mta/yubin/cluster"
 	"github.com/yubin-mta/yubin/internal/config"
 	"github.com/yubin-mta/yubin/internal/lookup"
 	"github.com/yubin-mta/yubin/internal/mailbox"
+	"github.com/yubin-mta/yubin/internal/maillog"
 	"github.com/yubin-mta/yubin/queue"
 	"github.com/yubin-mta/yubin/smtp/outbound"
 )
@@ -102,7 +104,7 @@ func (n *Node) scheduler() *actors.Scheduler {
 func (n *Node) newScheduler() *actors.Scheduler {
 	cfg := n.schedulerConfig()
 	cfg.AdoptActive = true
-	return actors.New(cfg, n.fsm, n, router{n}, n.transportSet, n.log, nil)
+	return actors.New(cfg, n.fsm, n, router{n}, n.transportSet, n.schedulerLog(), nil)
 }
 
 // router resolves recipients with the current rewriter (actors.Router).
@@ -157,7 +159,59 @@ func (n *Node) transports() (map[string]actors.Transport, error) {
 		}
 		out[svc.Name] = t
 	}
+	return n.spreadTransports(out)
+}
+
+// spreadsJobs reports whether the leader hands jobs to other nodes. Then
+// no SMTP session is cached across jobs: an idle session parked on one node
+// is invisible to the leader, and the next job of its destination may run
+// on another node, so the destination would see more sessions than its
+// concurrency limit allows. Each job ends with QUIT before its result
+// reaches the leader.
+func (n *Node) spreadsJobs() bool {
+	return n.cfg.Get("yubin_cluster_address") != "" && n.cfg.Get("yubin_delivery_nodes") == "all"
+}
+
+// spreadTransports lets the leader hand jobs of the delivery agents to
+// other nodes (remote.go); error, retry and discard always run locally.
+// A node without a cluster listener keeps its agents as they are.
+func (n *Node) spreadTransports(local map[string]actors.Transport) (map[string]actors.Transport, error) {
+	if n.cfg.Get("yubin_cluster_address") == "" {
+		return local, nil
+	}
+	policy, err := loadDeliveryPolicy(n.cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.spread = newSpreader(n, local, policy)
+	out := make(map[string]actors.Transport, len(local))
+	for name, t := range local {
+		switch t.(type) {
+		case actors.ErrorTransport, actors.DiscardTransport:
+			out[name] = t
+		default:
+			out[name] = &spreadTransport{sp: n.spread, local: t}
+		}
+	}
 	return out, nil
+}
+
+// schedulerLog is the scheduler's logger: with delivery spread, the one
+// that routes a remote job's delivery lines to the node that ran it.
+func (n *Node) schedulerLog() *maillog.Logger {
+	if n.spread != nil {
+		return n.spread.log
+	}
+	return n.log
+}
+
+// deliveryHandler serves the jobs the leader hands to this node; nil (no
+// cluster listener) refuses them.
+func (n *Node) deliveryHandler() cluster.DeliveryHandler {
+	if n.spread == nil {
+		return nil
+	}
+	return deliveryServer{n: n, local: n.spread.local}
 }
 
 func portParam(v string, def int) int {
@@ -197,9 +251,11 @@ func (n *Node) smtpTransport(svc config.Service) (actors.Transport, error) {
 		DataXferTimeout: d("data_xfer_timeout"),
 		DataDoneTimeout: d("data_done_timeout"),
 		QuitTimeout:     d("quit_timeout"),
-		TLSLevel:        p(pre + "_tls_security_level"),
-		BindAddress:     p("smtp_bind_address"),
-		Log:             func(format string, args ...any) { n.log.Printf(svc.Command, format, args...) },
+		// Spread jobs close their session: see spreadsJobs.
+		DisableConnectionCache: n.spreadsJobs(),
+		TLSLevel:               p(pre + "_tls_security_level"),
+		BindAddress:            p("smtp_bind_address"),
+		Log:                    func(format string, args ...any) { n.log.Printf(svc.Command, format, args...) },
 	}
 	if opts.HeloName == "" {
 		opts.HeloName = p("myhostname")
