@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -285,5 +288,48 @@ func TestPostconf(t *testing.T) {
 	_, stderr, err := n.tool("", "serve", "-c", n.Dir)
 	if err == nil || !strings.Contains(stderr, "main.cf:1") {
 		t.Fatalf("invalid value accepted: %v %s", err, stderr)
+	}
+}
+
+// An ordinary user submits through the world-writable maildrop (the
+// control socket is for root and yubin_admin_group), is recorded by the
+// uid the kernel gives the file, and may not list or change the queue.
+func TestUnprivilegedUser(t *testing.T) {
+	needRoot(t)
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	n := deferringNode(t, "")
+	n.start()
+	// Let nobody reach the binary and the configuration.
+	for _, d := range []string{filepath.Dir(yubinBin), n.Dir, filepath.Dir(n.Dir)} {
+		os.Chmod(d, 0o755)
+	}
+	asNobody := func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(yubinBin, args...)
+		cmd.Env = append(os.Environ(), "MAIL_CONFIG="+n.Dir)
+		cmd.Stdin = strings.NewReader(stdin)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := asNobody("Subject: from nobody\n\nhi\n", "sendmail", "-f", "root@yubin.test", "ops@remote.example"); err != nil {
+		t.Fatalf("sendmail as nobody: %v %s", err, out)
+	}
+	waitFor(t, 10*time.Second, "the message from the maildrop", func() bool { return len(n.queue()) == 1 })
+	if !regexp.MustCompile(fmt.Sprintf(`pickup\[\d+\]: [0-9A-F]+: uid=%d from=<root@yubin.test>`, uid)).MatchString(n.maillog()) {
+		t.Fatalf("pickup did not record nobody's uid:\n%s", n.maillog())
+	}
+	if out, err := asNobody("", "mailq"); err == nil || !strings.Contains(out, "permission denied") {
+		t.Fatalf("mailq as nobody: %v %s", err, out)
+	}
+	if out, err := asNobody("", "postsuper", "-d", "ALL"); err == nil {
+		t.Fatalf("postsuper as nobody succeeded: %s", out)
+	}
+	if len(n.queue()) != 1 {
+		t.Fatal("an unprivileged user changed the queue")
 	}
 }

@@ -407,8 +407,9 @@ func runSendmail(e *env, args []string) int {
 	env.Time = time.Now().Unix()
 	var res daemon.SubmitResult
 	err = call(cfg, daemon.OpSubmit, env, raw, &res)
-	if errors.Is(err, control.ErrNotRunning) {
-		// Postfix's postdrop: leave it for the node to pick up when it starts.
+	if errors.Is(err, control.ErrNotRunning) || errors.Is(err, control.ErrPermission) {
+		// Postfix's postdrop: the node's pickup takes it from the maildrop
+		// (at once when it runs, else when it starts).
 		if _, err := pickup.Drop(daemon.MaildropDir(cfg), env, raw); err != nil {
 			return fail(e, "sendmail", err)
 		}

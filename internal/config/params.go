@@ -362,6 +362,7 @@ var paramTable = []Param{
 	str("yubin_cluster_secret", "", "Shared secret that authenticates cluster members; required when yubin_cluster_address is set.").yubin(),
 	str("yubin_control_socket", "$data_directory/control.sock", "Unix socket the mailq/postqueue/postsuper commands use to reach the running node.").yubin(),
 	str("yubin_raft_directory", "$data_directory/raft", "Directory of the raft log, stable store and snapshots.").yubin(),
+	str("yubin_admin_group", "", "Group whose members may use the control socket (mailq, postsuper, ...) besides root and the node's user; others submit through the maildrop.").yubin(),
 	str("yubin_metrics_address", "127.0.0.1:9025", "host:port of the Prometheus /metrics listener; empty disables it.").yubin().checked(checkOptionalHostPort),
 
 	// Delivery spread across cluster nodes (docs/cluster.md).

@@ -169,6 +169,10 @@ func peerCredentials(conn *net.UnixConn) (Caller, error) {
 	return Caller{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}, nil
 }
 
+// ErrPermission means the caller may not use the control socket: only
+// root, the node's user and yubin_admin_group may.
+var ErrPermission = errors.New("permission denied: the control socket is for root and yubin_admin_group")
+
 // ErrNotRunning means no node answers on the socket.
 var ErrNotRunning = errors.New("the yubin node is not running")
 
@@ -176,6 +180,9 @@ var ErrNotRunning = errors.New("the yubin node is not running")
 func Call(ctx context.Context, path, op string, args any, body []byte, out any) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w (control socket %s)", ErrPermission, path)
+	}
 	if err != nil {
 		return fmt.Errorf("%w (control socket %s: %v)", ErrNotRunning, path, err)
 	}

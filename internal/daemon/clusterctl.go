@@ -70,7 +70,7 @@ func (n *Node) handleClusterStatus(ctx context.Context, _ control.Caller, _ *con
 }
 
 func (n *Node) handleClusterJoin(ctx context.Context, c control.Caller, req *control.Request) (any, error) {
-	if !privileged(c) {
+	if !n.privileged(c) {
 		return nil, errors.New("cluster join: permission denied")
 	}
 	var args MemberArgs
@@ -84,7 +84,7 @@ func (n *Node) handleClusterJoin(ctx context.Context, c control.Caller, req *con
 }
 
 func (n *Node) handleClusterLeave(ctx context.Context, c control.Caller, req *control.Request) (any, error) {
-	if !privileged(c) {
+	if !n.privileged(c) {
 		return nil, errors.New("cluster leave: permission denied")
 	}
 	var args MemberArgs

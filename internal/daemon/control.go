@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
+	"strconv"
 	"time"
 
+	"github.com/yubin-mta/yubin/internal/config"
 	"github.com/yubin-mta/yubin/internal/control"
 	"github.com/yubin-mta/yubin/internal/pickup"
 	"github.com/yubin-mta/yubin/queue"
@@ -86,10 +89,11 @@ func decodeArgs(req *control.Request, v any) error {
 	return nil
 }
 
-// privileged reports whether the caller may change the queue: root or the
-// user the node runs as, like Postfix's postsuper which needs the superuser.
-func privileged(c control.Caller) bool {
-	return c.UID == 0 || int(c.UID) == os.Geteuid()
+// privileged reports whether the caller may change the queue: root, the
+// user the node runs as, or yubin_admin_group (Postfix's postsuper needs
+// the superuser).
+func (n *Node) privileged(c control.Caller) bool {
+	return c.UID == 0 || int(c.UID) == os.Geteuid() || (n.adminGID >= 0 && int(c.GID) == n.adminGID)
 }
 
 func (n *Node) registerControl(s *control.Server) {
@@ -121,7 +125,7 @@ func (n *Node) handleList(ctx context.Context, _ control.Caller, req *control.Re
 }
 
 func (n *Node) handleSuper(ctx context.Context, c control.Caller, req *control.Request) (any, error) {
-	if !privileged(c) {
+	if !n.privileged(c) {
 		return nil, errors.New("postsuper: fatal: use of this command is reserved for the superuser")
 	}
 	var args SuperArgs
@@ -184,7 +188,7 @@ func (n *Node) handleSubmit(ctx context.Context, c control.Caller, req *control.
 }
 
 func (n *Node) handleNewaliases(_ context.Context, c control.Caller, _ *control.Request) (any, error) {
-	if !privileged(c) {
+	if !n.privileged(c) {
 		return nil, errors.New("newaliases: permission denied")
 	}
 	return nil, n.reloadMaps()
@@ -202,4 +206,21 @@ func (n *Node) handleStatus(_ context.Context, _ control.Caller, _ *control.Requ
 		st.ByQueue[string(m.State)]++
 	}
 	return st, nil
+}
+
+// adminGroup resolves yubin_admin_group to a gid, -1 when it is not set.
+func adminGroup(cfg *config.Config) (int, error) {
+	name := cfg.Get("yubin_admin_group")
+	if name == "" {
+		return -1, nil
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return -1, fmt.Errorf("yubin_admin_group: %w", err)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return -1, fmt.Errorf("yubin_admin_group: gid %q: %w", g.Gid, err)
+	}
+	return gid, nil
 }

@@ -54,6 +54,9 @@ type Node struct {
 	smtpd        []smtpServer
 	dns          *dnsres.Resolver
 	ops          opsState
+	adminGID     int // yubin_admin_group, -1 when unset
+	stopPickup   chan struct{}
+	pickupDone   chan struct{}
 
 	mu   sync.Mutex
 	maps *mapSet // lookup tables, replaced on reload
@@ -94,8 +97,13 @@ func Start(ctx context.Context, cfg *config.Config) (*Node, error) {
 	if n.settings, err = loadSettings(cfg); err != nil {
 		return nil, err
 	}
+	if n.adminGID, err = adminGroup(cfg); err != nil {
+		return nil, err
+	}
 	for _, d := range []string{cfg.Get("queue_directory"), cfg.Get("data_directory")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		// Searchable by all: the maildrop and the control socket inside carry
+		// their own permissions; the queue and Raft data below are 0700.
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
 	}
@@ -157,15 +165,24 @@ func Start(ctx context.Context, cfg *config.Config) (*Node, error) {
 		n.Shutdown(context.Background())
 		return nil, fmt.Errorf("control socket directory: %w", err)
 	}
-	// Anyone may list the queue and submit mail (like Postfix's public
-	// showq and postdrop); changes need root or the node's own user.
-	if err := n.ctl.Listen(sock, 0o666); err != nil {
+	// The control socket is for root, the node's user and
+	// yubin_admin_group; other users submit through the maildrop.
+	if err := n.ctl.Listen(sock, 0o660); err != nil {
 		n.Shutdown(context.Background())
 		return nil, err
 	}
+	if n.adminGID >= 0 {
+		if err := os.Chown(sock, -1, n.adminGID); err != nil {
+			n.Shutdown(context.Background())
+			return nil, fmt.Errorf("control socket: %w", err)
+		}
+	}
 	go n.ctl.Serve(ctx)
 
-	n.pickupMaildrop(ctx)
+	if err := n.startPickup(); err != nil {
+		n.Shutdown(context.Background())
+		return nil, err
+	}
 	if err := n.startSMTP(ctx); err != nil {
 		n.Shutdown(context.Background())
 		return nil, err
@@ -221,6 +238,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	errs = append(errs, n.stopOps(ctx))
 	if n.ctl != nil {
 		errs = append(errs, n.ctl.Close())
+	}
+	if n.stopPickup != nil {
+		close(n.stopPickup)
+		<-n.pickupDone
 	}
 	if n.stopLead != nil {
 		n.stopLead()

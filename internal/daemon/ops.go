@@ -162,7 +162,7 @@ func (n *Node) reloadOnHangup(hup chan os.Signal) (stop func()) {
 }
 
 func (n *Node) handleReload(_ context.Context, c control.Caller, _ *control.Request) (any, error) {
-	if !privileged(c) {
+	if !n.privileged(c) {
 		return nil, errors.New("reload: permission denied")
 	}
 	return n.reload()

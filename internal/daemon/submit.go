@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/yubin-mta/yubin/internal/pickup"
@@ -65,7 +66,41 @@ func (n *Node) submitLocal(ctx context.Context, env pickup.Envelope, raw []byte,
 	return id, nil
 }
 
-// pickupMaildrop submits every message sendmail left while no node ran.
+// pickupInterval is how often the maildrop is looked at.
+const pickupInterval = time.Second
+
+// startPickup makes the maildrop (writable by everyone, listable by no one,
+// like Postfix's) and submits what sendmail leaves there, at once and then
+// every pickupInterval, like Postfix's pickup(8).
+func (n *Node) startPickup() error {
+	dir := n.settings.maildropDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("maildrop: %w", err)
+	}
+	if err := os.Chmod(dir, os.ModeSticky|0o733); err != nil {
+		return fmt.Errorf("maildrop: %w", err)
+	}
+	n.stopPickup, n.pickupDone = make(chan struct{}), make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	n.pickupMaildrop(ctx)
+	go func() {
+		defer close(n.pickupDone)
+		defer cancel()
+		t := time.NewTicker(pickupInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-n.stopPickup:
+				return
+			case <-t.C:
+				n.pickupMaildrop(ctx)
+			}
+		}
+	}()
+	return nil
+}
+
+// pickupMaildrop submits every message waiting in the maildrop.
 func (n *Node) pickupMaildrop(ctx context.Context) {
 	files, err := pickup.Pending(n.settings.maildropDir)
 	if err != nil {

@@ -11,12 +11,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/mail"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -35,8 +38,14 @@ type Envelope struct {
 // followed by the raw message. The file appears under its final name only
 // once it is complete and on disk.
 func Drop(dir string, env Envelope, msg []byte) (string, error) {
-	if err := os.MkdirAll(dir, 0o1733); err != nil {
-		return "", fmt.Errorf("maildrop: %w", err)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		// The node makes it when it starts; root may submit before that.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("maildrop: %w", err)
+		}
+		if err := os.Chmod(dir, os.ModeSticky|0o733); err != nil {
+			return "", fmt.Errorf("maildrop: %w", err)
+		}
 	}
 	head, err := json.Marshal(env)
 	if err != nil {
@@ -69,10 +78,21 @@ func Drop(dir string, env Envelope, msg []byte) (string, error) {
 	return name, nil
 }
 
-// Read parses a maildrop file.
+// Read parses a maildrop file. The submitting user is the file's owner:
+// the maildrop is writable by everyone, so the uid written inside the file
+// is not trusted.
 func Read(path string) (Envelope, []byte, error) {
 	var env Envelope
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return env, nil, fmt.Errorf("maildrop file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return env, nil, fmt.Errorf("maildrop file: %w", err)
+	}
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return env, nil, fmt.Errorf("maildrop file: %w", err)
 	}
@@ -82,6 +102,14 @@ func Read(path string) (Envelope, []byte, error) {
 	}
 	if err := json.Unmarshal(b[:i], &env); err != nil {
 		return env, nil, fmt.Errorf("maildrop file %s: %w", path, err)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		env.UID = int(sys.Uid)
+		if u, err := user.LookupId(strconv.Itoa(env.UID)); err == nil {
+			env.User = u.Username
+		} else {
+			env.User = ""
+		}
 	}
 	return env, b[i+1:], nil
 }

@@ -39,8 +39,11 @@ func NewServer(s Settings, q Queue) *Server {
 	gs.Domain = s.Hostname
 	gs.Greeting = s.Banner
 	gs.MaxMessageBytes = s.MessageSizeLimit
-	gs.MaxLineLength = s.LineLengthLimit + 2 // CRLF
-	gs.MaxDataLineLength = -1                // Postfix accepts long body lines
+	gs.MaxLineLength = s.LineLengthLimit + 1 // the reader counts the CR, not the LF
+	gs.MaxDataLineLength = -1
+	if s.TextLineLimit > 0 {
+		gs.MaxDataLineLength = s.TextLineLimit + 2 // the DATA reader counts CR and LF
+	}
 	gs.ReadTimeout = s.Timeout
 	gs.WriteTimeout = s.Timeout
 	gs.EnableSMTPUTF8 = !s.DisableSMTPUTF8

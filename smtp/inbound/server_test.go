@@ -117,6 +117,9 @@ func TestReplies(t *testing.T) {
 		{name: "STARTTLS without TLS", script: []string{"STARTTLS"}, want: []string{"502 5.5.1 Error: command not implemented"}},
 		{name: "AUTH without SASL", script: []string{"EHLO c", "AUTH PLAIN"}, want: []string{"", "503 5.5.1 Error: authentication not enabled"}},
 		{name: "line too long", script: []string{"NOOP " + strings.Repeat("y", 3000)}, want: []string{"500 5.5.0 Error: line too long"}},
+		// RFC 5321 4.5.3.1.4: 512 octets with the CRLF.
+		{name: "command line at the RFC limit", script: []string{"NOOP " + strings.Repeat("y", 505)}, want: []string{"250 2.0.0 Ok"}},
+		{name: "command line over the RFC limit", script: []string{"NOOP " + strings.Repeat("y", 506)}, want: []string{"500 5.5.0 Error: line too long"}},
 		{name: "HTTP request", script: []string{"GET / HTTP/1.0"}, want: []string{"221 2.7.0 Error: I can break rules, too. Goodbye."}},
 	}
 	for _, tc := range cases {
@@ -334,5 +337,39 @@ func TestShutdownWaitsAndForces(t *testing.T) {
 	}
 	if !c.closed() {
 		t.Error("client not disconnected by forced shutdown")
+	}
+}
+
+// RFC 5321 4.5.3.1.6: a text line of at most 1000 octets with its CRLF is
+// accepted; a longer one refuses the message with 5xx and queues nothing.
+func TestTextLineLimit(t *testing.T) {
+	for _, tc := range []struct {
+		n      int
+		queued bool
+	}{{998, true}, {999, false}} {
+		ts := startServer(t, nil)
+		c := dial(t, ts.addr)
+		c.reply()
+		c.cmd("EHLO c")
+		c.cmd("MAIL FROM:<s@x.example>")
+		c.cmd("RCPT TO:<alice@example.com>")
+		if r := c.cmd("DATA"); !strings.HasPrefix(r, "354") {
+			t.Fatalf("DATA: %q", r)
+		}
+		// What follows a too long line must never run as a command.
+		c.send("Subject: long\r\n\r\n" + strings.Repeat("z", tc.n) + "\r\nRSET\r\nMAIL FROM:<x@y.example>\r\n.\r\n")
+		r := c.reply()
+		if !tc.queued {
+			c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if extra, err := c.r.ReadString('\n'); err == nil {
+				t.Fatalf("line of %d octets: the server answered %q after %q", tc.n, extra, r)
+			}
+		}
+		if tc.queued != strings.HasPrefix(r, "250") || (!tc.queued && !strings.HasPrefix(r, "5")) {
+			t.Fatalf("line of %d octets: %q", tc.n, r)
+		}
+		if got := ts.q.count(); got != map[bool]int{true: 1, false: 0}[tc.queued] {
+			t.Fatalf("line of %d octets: %d queued", tc.n, got)
+		}
 	}
 }

@@ -51,6 +51,10 @@ func (s *session) Data(r io.Reader) error {
 			e := reply(552, "5.3.4", "Message size exceeds fixed limit")
 			st.logReject("END-OF-MESSAGE", e, "")
 			return e
+		case errors.Is(err, smtp.ErrTooLongLine):
+			e := reply(500, "5.5.2", "Error: text line too long (RFC 5321 limit is 1000 octets)")
+			st.logReject("DATA", e, "")
+			return e
 		case errors.As(err, &se):
 			return se // a line-ending violation: go-smtp replies and closes
 		}

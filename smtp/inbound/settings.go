@@ -26,11 +26,17 @@ type Settings struct {
 	Banner   string // smtpd_banner, expanded: "mx.example.com ESMTP yubin"
 	MyOrigin string // myorigin
 
-	MessageSizeLimit int64         // message_size_limit, 10240000
-	RecipientLimit   int           // smtpd_recipient_limit, 1000
-	HopcountLimit    int           // hopcount_limit, 50
-	HeaderSizeLimit  int           // header_size_limit, 102400
-	LineLengthLimit  int           // line_length_limit for command lines, 2048
+	MessageSizeLimit int64 // message_size_limit, 10240000
+	RecipientLimit   int   // smtpd_recipient_limit, 1000
+	HopcountLimit    int   // hopcount_limit, 50
+	HeaderSizeLimit  int   // header_size_limit, 102400
+	// LineLengthLimit bounds a command line without its CRLF: 510, the
+	// 512 octets of RFC 5321 4.5.3.1.4 (Postfix accepts up to 2048).
+	LineLengthLimit int
+	// TextLineLimit bounds a line of the message in DATA without its CRLF:
+	// 998, the 1000 octets of RFC 5321 4.5.3.1.6; a longer line is refused
+	// with 5xx. Negative: no limit (Postfix's behaviour).
+	TextLineLimit    int
 	Timeout          time.Duration // smtpd_timeout, 300s
 	HardErrorLimit   int           // smtpd_hard_error_limit, 20
 	SoftErrorLimit   int           // smtpd_soft_error_limit, 10
@@ -134,7 +140,8 @@ func (s Settings) withDefaults() (Settings, []string) {
 	def(&s.RecipientLimit, 1000)
 	def(&s.HopcountLimit, 50)
 	def(&s.HeaderSizeLimit, 102400)
-	def(&s.LineLengthLimit, 2048)
+	def(&s.LineLengthLimit, 510)
+	def(&s.TextLineLimit, 998)
 	def(&s.HardErrorLimit, 20)
 	def(&s.SoftErrorLimit, 10)
 	def(&s.JunkCommandLimit, 100)

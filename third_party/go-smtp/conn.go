@@ -1034,6 +1034,13 @@ func (c *Conn) handleData(arg string) {
 
 	r := newDataReader(c)
 	code, enhancedCode, msg := dataErrorToStatus(c.Session().Data(r))
+	if c.lineLimitReader.tooLong() {
+		// The rest of the message cannot be read line by line any more:
+		// answer and close rather than take message text for commands.
+		c.writeResponse(code, enhancedCode, msg)
+		c.Close()
+		return
+	}
 	if r.protoErr != nil {
 		// The client broke the line-ending rules: what follows cannot be
 		// trusted to be either message content or commands.

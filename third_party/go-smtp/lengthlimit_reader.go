@@ -45,3 +45,8 @@ func (r *lineLimitReader) Read(b []byte) (int, error) {
 
 	return n, nil
 }
+
+// tooLong reports whether the current line went over the limit.
+func (r *lineLimitReader) tooLong() bool {
+	return r.LineLimit > 0 && r.curLineLength > r.LineLimit
+}
