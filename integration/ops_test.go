@@ -194,6 +194,10 @@ func TestOpsMetricsCountDeliveries(t *testing.T) {
 	expectSample(t, fams, "yubin_ready", nil, 1)
 	expectSample(t, fams, "yubin_scheduler_running", nil, 1)
 	expectSample(t, fams, "yubin_build_info", map[string]string{"version": "9.8.7-ops", "commit": "c0ffee1"}, 1)
+	// Every message is at least an enqueue, an activation and a result.
+	if c, _ := sample(fams, "yubin_raft_apply_seconds", map[string]string{"result": "ok"}); c < 2*total {
+		t.Errorf("yubin_raft_apply_seconds count = %v, want at least %d commits", c, 2*total)
+	}
 	if c, _ := sample(fams, "yubin_raft_commit_index", nil); c < total {
 		t.Errorf("yubin_raft_commit_index = %v, want at least one entry per message", c)
 	}

@@ -36,6 +36,9 @@ type FSM struct {
 	msgs   map[string]*Message
 	bodies *bodyStore
 
+	snapMu    sync.Mutex
+	snapStats SnapshotStats
+
 	// onEvent, when set, is called after each applied command, outside the
 	// lock. It must not block: the scheduler queues the event and returns.
 	onEvent func(Event)

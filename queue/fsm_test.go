@@ -150,6 +150,9 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap.Release()
+	if st := f.LastSnapshot(); st.Bytes != int64(sink.Len()) || st.Messages != 3 || st.At.IsZero() {
+		t.Fatalf("snapshot stats %+v, wrote %d bytes", st, sink.Len())
+	}
 	if _, err := f.Body(ids[0]); err == nil {
 		t.Fatal("body of deleted message kept after Release")
 	}

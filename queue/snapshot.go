@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -38,11 +39,45 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 }
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if err := s.write(sink); err != nil {
+	start := time.Now()
+	cw := &countingWriter{w: sink}
+	if err := s.write(cw); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("persist queue snapshot: %w", err)
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	s.fsm.snapMu.Lock()
+	s.fsm.snapStats = SnapshotStats{Bytes: cw.n, Duration: time.Since(start), Messages: len(s.msgs), At: time.Now()}
+	s.fsm.snapMu.Unlock()
+	return nil
+}
+
+// SnapshotStats describes the last snapshot this node wrote.
+type SnapshotStats struct {
+	Bytes    int64
+	Duration time.Duration
+	Messages int
+	At       time.Time // zero: none yet
+}
+
+// LastSnapshot reports the last snapshot this node persisted.
+func (f *FSM) LastSnapshot() SnapshotStats {
+	f.snapMu.Lock()
+	defer f.snapMu.Unlock()
+	return f.snapStats
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func (s *snapshot) write(w io.Writer) error {

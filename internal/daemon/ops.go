@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -129,7 +130,15 @@ func (s opsSource) Destinations() ([]actors.DestStatus, bool) {
 	return sched.Destinations(), true
 }
 
-func (s opsSource) RaftStats() map[string]string { return s.n.raft.Raft().Stats() }
+// RaftStats is hashicorp/raft's Stats plus the queue's last snapshot.
+func (s opsSource) RaftStats() map[string]string {
+	st := s.n.raft.Raft().Stats()
+	if snap := s.n.fsm.LastSnapshot(); !snap.At.IsZero() {
+		st["yubin_snapshot_bytes"] = strconv.FormatInt(snap.Bytes, 10)
+		st["yubin_snapshot_seconds"] = strconv.FormatFloat(snap.Duration.Seconds(), 'f', -1, 64)
+	}
+	return st
+}
 
 // hangups starts catching SIGHUP, which would otherwise end the process.
 func hangups() chan os.Signal {

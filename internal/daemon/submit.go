@@ -18,7 +18,12 @@ const commitTimeout = 30 * time.Second
 func (n *Node) apply(ctx context.Context, c *queue.Command) (queue.ApplyResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
-	return n.raft.Apply(ctx, c)
+	start := time.Now()
+	res, err := n.raft.Apply(ctx, c)
+	if n.ops.stats != nil {
+		n.ops.stats.ObserveCommit(time.Since(start), err)
+	}
+	return res, err
 }
 
 // NewID returns a fresh queue ID (inbound.Queue).

@@ -39,6 +39,8 @@ var (
 	descPeerApplied  = desc("yubin_raft_peer_applied_index", "The member's applied index, as it reports.", "peer")
 	descSnapIndex    = desc("yubin_raft_last_snapshot_index", "Raft index of the latest snapshot.")
 	descSnapTerm     = desc("yubin_raft_last_snapshot_term", "Raft term of the latest snapshot.")
+	descSnapBytes    = desc("yubin_raft_snapshot_bytes", "Size of the last snapshot this node wrote.")
+	descSnapSeconds  = desc("yubin_raft_snapshot_duration_seconds", "How long writing the last snapshot took.")
 )
 
 func (c liveCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -116,9 +118,10 @@ func (c liveCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	stats := s.opts.Source.RaftStats()
-	for key, d := range map[string]*prometheus.Desc{"last_snapshot_index": descSnapIndex, "last_snapshot_term": descSnapTerm} {
-		if v, err := strconv.ParseUint(stats[key], 10, 64); err == nil {
-			gauge(ch, d, float64(v))
+	for key, d := range map[string]*prometheus.Desc{"last_snapshot_index": descSnapIndex, "last_snapshot_term": descSnapTerm,
+		"yubin_snapshot_bytes": descSnapBytes, "yubin_snapshot_seconds": descSnapSeconds} {
+		if v, err := strconv.ParseFloat(stats[key], 64); err == nil {
+			gauge(ch, d, v)
 		}
 	}
 }

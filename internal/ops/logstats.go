@@ -32,6 +32,7 @@ type LogStats struct {
 	reloads     *prometheus.CounterVec
 
 	activity *activity
+	commits  *prometheus.HistogramVec
 }
 
 // NewLogStats returns empty counters. now is the clock of the throughput
@@ -81,6 +82,11 @@ func NewLogStats(now func() time.Time) *LogStats {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "yubin_config_reloads_total",
 			Help: "Reloads (SIGHUP, yubin reload) by result: success or failure (the old configuration stays).",
+		}, []string{"result"}),
+		commits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "yubin_raft_apply_seconds",
+			Help:    "Time to commit a queue command through Raft (from the proposal to the FSM's answer), by result.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"result"}),
 		activity: newActivity(now),
 	}
@@ -145,7 +151,16 @@ func (s *LogStats) delivery(ev logtap.Event) {
 // collectors are the metrics for a registry.
 func (s *LogStats) collectors() []prometheus.Collector {
 	return []prometheus.Collector{s.accepted, s.rejected, s.delivered, s.deferred, s.bounced, s.expired,
-		s.delays, s.connections, s.sessions, s.reloads}
+		s.delays, s.connections, s.sessions, s.reloads, s.commits}
+}
+
+// ObserveCommit records how long one Raft commit took; err is its outcome.
+func (s *LogStats) ObserveCommit(d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	s.commits.WithLabelValues(result).Observe(d.Seconds())
 }
 
 // Deferral is one recent status=deferred line, for the status page.
