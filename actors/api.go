@@ -100,9 +100,11 @@ type Result struct {
 type DestStatus struct {
 	Transport string
 	Nexthop   string
-	Active    int  // deliveries running
-	Limit     int  // current concurrency window
-	Queued    int  // jobs waiting
-	Dead      bool // delivery suspended
-	Reason    string
+	Active    int // deliveries running
+	// Recipients are the recipients of the deliveries running.
+	Recipients int
+	Limit      int  // current concurrency window
+	Queued     int  // jobs waiting
+	Dead       bool // delivery suspended
+	Reason     string
 }

@@ -39,9 +39,10 @@ type destination struct {
 	idleSent bool
 	stopping bool
 
-	wake        Stopper
-	wakeAt      time.Time
-	reviveTimer Stopper
+	wake          Stopper
+	wakeAt        time.Time
+	reviveTimer   Stopper
+	rcptsInFlight int // recipients of the deliveries running now
 }
 
 func newDestination(s *Scheduler, key destKey, limits DestLimits, slots *processSlots) *destination {
@@ -125,6 +126,7 @@ func (d *destination) pump(ctx actor.Context) {
 		d.fifo[0] = nil
 		d.fifo = d.fifo[1:]
 		d.policy.started()
+		d.rcptsInFlight += len(req.job.Recipients)
 		d.launch(self, req, now)
 	}
 }
@@ -166,6 +168,7 @@ func (d *destination) launch(self *actor.PID, req *jobRequest, now time.Time) {
 // the results to the entry, and suspends the queue if the destination died.
 func (d *destination) done(ctx actor.Context, msg *deliveryDone) {
 	d.slots.release()
+	d.rcptsInFlight -= len(msg.req.job.Recipients)
 	now := d.s.clock.Now()
 	failed := connectionFailure(msg.results)
 	var reason, dsn string
@@ -211,7 +214,7 @@ func (d *destination) publish(ctx actor.Context) {
 	}
 	p := d.policy
 	st := DestStatus{Transport: d.key.transport, Nexthop: d.key.nexthop, Active: p.active,
-		Limit: p.window, Queued: len(d.fifo), Dead: p.dead}
+		Recipients: d.rcptsInFlight, Limit: p.window, Queued: len(d.fifo), Dead: p.dead}
 	if p.dead {
 		st.Reason = p.reason
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -63,18 +62,13 @@ func (e *entry) holdBody() {
 	}
 	f, ok := rc.(interface {
 		io.ReaderAt
-		Stat() (os.FileInfo, error)
+		Size() int64
 	})
 	if !ok {
 		rc.Close()
 		return
 	}
-	st, err := f.Stat()
-	if err != nil {
-		rc.Close()
-		return
-	}
-	e.held, e.heldSize = rc, st.Size()
+	e.held, e.heldSize = rc, f.Size()
 }
 
 // original opens the message for a notice: the held body if there is one.

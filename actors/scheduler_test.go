@@ -568,3 +568,25 @@ func TestAdoptActiveTakesOverOtherNodesDeliveries(t *testing.T) {
 		t.Fatalf("%d deliveries, want 1", c)
 	}
 }
+
+// The status board counts the recipients of running deliveries.
+func TestDestinationsCountRecipientsInFlight(t *testing.T) {
+	h := newHarness(t)
+	release := make(chan struct{})
+	h.smtp.script = func(job *Job, _ int) []Result {
+		<-release
+		var out []Result
+		for _, r := range job.Recipients {
+			out = append(out, sent(r.Index))
+		}
+		return out
+	}
+	id := h.enqueue("s@example.org", 0, "a@example.com", "b@example.com", "c@example.com")
+	h.start()
+	h.eventually("three recipients in flight", func() bool {
+		ds := h.sched.Destinations()
+		return len(ds) == 1 && ds[0].Active == 1 && ds[0].Recipients == 3
+	})
+	close(release)
+	h.eventually("delivered", func() bool { return h.gone(id) })
+}

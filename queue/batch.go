@@ -1,19 +1,16 @@
 package queue
 
 import (
-	"sync"
+	"strconv"
 
 	"github.com/hashicorp/raft"
 )
 
-// bodyWriters bounds the files written at once by one batch.
-const bodyWriters = 8
-
 // ApplyBatch implements raft.BatchingFSM. Raft hands over every entry
 // committed together; the bodies of the batch's new messages are written
-// to their files in parallel first (creating a file is the costly part of
-// accepting a message), then the entries are applied one by one, in log
-// order, exactly as Apply would.
+// first, into one segment file (creating files is the costly part of
+// accepting mail), then the entries are applied one by one, in log order,
+// exactly as Apply would.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	cmds := make([]*Command, len(logs))
 	written := make([]bool, len(logs))
@@ -32,8 +29,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		if c.Type != CmdEnqueue {
 			continue
 		}
-		// Only a message that will really be added may touch its file: a
-		// duplicate ID must not overwrite the body already queued.
+		// Only bodies of messages that will really be added are written.
 		if _, exists := f.msgs[c.Message.ID]; !exists && !seen[c.Message.ID] {
 			seen[c.Message.ID] = true
 			jobs = append(jobs, i)
@@ -41,19 +37,23 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	}
 	f.mu.RUnlock()
 
-	errs := make([]error, len(logs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, bodyWriters)
-	for _, i := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int) {
-			defer func() { <-sem; wg.Done() }()
-			errs[i] = f.bodies.write(cmds[i].Message.ID, cmds[i].Body)
+	// One segment file for all the batch's new bodies.
+	refs := make([]BodyRef, len(logs))
+	var segErr error
+	if len(jobs) > 0 {
+		bodies := make([][]byte, len(jobs))
+		for k, i := range jobs {
+			bodies[k] = cmds[i].Body
+		}
+		got, err := f.bodies.writeSegment("b"+strconv.FormatUint(logs[jobs[0]].Index, 10), bodies)
+		segErr = err
+		for k, i := range jobs {
+			if err == nil {
+				refs[i] = got[k]
+			}
 			written[i] = true
-		}(i)
+		}
 	}
-	wg.Wait()
 
 	out := make([]any, len(logs))
 	for i, l := range logs {
@@ -67,10 +67,10 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		var res ApplyResult
 		var ids []string
 		switch {
-		case errs[i] != nil:
-			res = ApplyResult{Err: errs[i]}
+		case written[i] && segErr != nil:
+			res = ApplyResult{Err: segErr}
 		case written[i]:
-			res, ids = f.applyEnqueueWritten(cmds[i])
+			res, ids = f.applyEnqueueWritten(cmds[i], refs[i])
 		default:
 			res, ids = f.apply(cmds[i])
 		}

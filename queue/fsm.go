@@ -101,26 +101,32 @@ func (f *FSM) apply(c *Command) (ApplyResult, []string) {
 }
 
 func (f *FSM) applyEnqueue(c *Command) (ApplyResult, []string) {
-	return f.enqueue(c, true)
+	return f.enqueue(c, nil)
 }
 
 // applyEnqueueWritten adds a message whose body ApplyBatch already wrote.
-func (f *FSM) applyEnqueueWritten(c *Command) (ApplyResult, []string) {
-	return f.enqueue(c, false)
+func (f *FSM) applyEnqueueWritten(c *Command, ref BodyRef) (ApplyResult, []string) {
+	return f.enqueue(c, &ref)
 }
 
-func (f *FSM) enqueue(c *Command, writeBody bool) (ApplyResult, []string) {
+func (f *FSM) enqueue(c *Command, ref *BodyRef) (ApplyResult, []string) {
 	m := c.Message.clone()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.msgs[m.ID]; ok {
+		if ref != nil {
+			f.bodies.release(*ref)
+		}
 		return ApplyResult{Err: fmt.Errorf("%w: %s", ErrDuplicateID, m.ID)}, nil
 	}
-	if writeBody {
-		if err := f.bodies.write(m.ID, c.Body); err != nil {
+	if ref == nil {
+		r, err := f.bodies.write(c.Body)
+		if err != nil {
 			return ApplyResult{Err: err}, nil
 		}
+		ref = &r
 	}
+	m.Stored = *ref
 	m.Size = int64(len(c.Body))
 	if m.State != Hold {
 		m.State = Incoming
@@ -161,8 +167,10 @@ func (f *FSM) applyDelete(c *Command) (ApplyResult, []string) {
 }
 
 func (f *FSM) removeLocked(id string) {
-	delete(f.msgs, id)
-	f.bodies.remove(id)
+	if m, ok := f.msgs[id]; ok {
+		delete(f.msgs, id)
+		f.bodies.release(m.Stored)
+	}
 }
 
 func (f *FSM) applyChange(c *Command) (ApplyResult, []string) {
@@ -326,5 +334,19 @@ func (f *FSM) Body(id string) (io.ReadCloser, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	return f.bodies.open(id)
+	f.mu.RLock()
+	m, ok := f.msgs[id]
+	var ref BodyRef
+	if ok {
+		ref = m.Stored
+	}
+	f.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("open queue body %s: no such message", id)
+	}
+	b, err := f.bodies.open(ref)
+	if err != nil {
+		return nil, err // not a nil *Body in a non-nil interface
+	}
+	return b, nil
 }

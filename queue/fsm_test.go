@@ -3,6 +3,8 @@ package queue
 import (
 	"bytes"
 	"io"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -315,5 +317,52 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 	}
 	if _, err := batch.Body(b); err == nil {
 		t.Fatal("deleted message's body still there")
+	}
+}
+
+// A batch's bodies share one segment file, which goes with its last message.
+func TestSegmentLifetime(t *testing.T) {
+	f := newFSM(t)
+	ids := []string{"HHHHHHHHHHHH0001", "HHHHHHHHHHHH0002", "HHHHHHHHHHHH0003"}
+	var logs []*raft.Log
+	for i, id := range ids {
+		logs = append(logs, &raft.Log{Index: uint64(10 + i), Type: raft.LogCommand, Data: mustEncode(t, enqueue(id, "u@example.com"))})
+	}
+	f.ApplyBatch(logs)
+	segments := func() []string {
+		ents, _ := os.ReadDir(f.bodies.dir)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	if s := segments(); len(s) != 1 || s[0] != "b10" {
+		t.Fatalf("segments %v, want [b10]", s)
+	}
+	for i, id := range ids {
+		rc, err := f.Body(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(b) != "Subject: "+id+"\r\n\r\nbody\r\n" {
+			t.Fatalf("body %d: %q", i, b)
+		}
+	}
+	held, _ := f.Body(ids[2]) // open across the removal
+	f.ApplyCommand(&Command{Type: CmdDelete, IDs: ids[:2]})
+	if s := segments(); len(s) != 1 {
+		t.Fatalf("segment removed while a message still uses it: %v", s)
+	}
+	f.ApplyCommand(&Command{Type: CmdDelete, IDs: ids[2:]})
+	if s := segments(); len(s) != 0 {
+		t.Fatalf("segments left: %v", s)
+	}
+	b, err := io.ReadAll(held)
+	held.Close()
+	if err != nil || !strings.HasSuffix(string(b), "body\r\n") {
+		t.Fatalf("an open body became unreadable: %q %v", b, err)
 	}
 }

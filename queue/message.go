@@ -69,6 +69,9 @@ type Message struct {
 	Attempts    int       `json:"attempts,omitempty"`
 	// Node is the cluster node that holds an active delivery of the message.
 	Node string `json:"node,omitempty"`
+	// Stored is where the body is in the node's body store; each node
+	// fills it in when it applies the message.
+	Stored BodyRef `json:"stored"`
 	// Hold is set when an access table answered HOLD at submission time.
 	Hold bool `json:"-"`
 }

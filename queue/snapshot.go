@@ -94,23 +94,18 @@ func (s *snapshot) write(w io.Writer) error {
 		bw.WriteByte('M')
 		bw.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(len(meta)))])
 		bw.Write(meta)
-		f, err := os.Open(s.fsm.bodies.path(m.ID))
+		body, err := s.fsm.bodies.open(m.Stored)
 		if err != nil {
 			return err
 		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return err
-		}
-		bw.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(st.Size()))])
-		n, err := io.Copy(bw, f)
-		f.Close()
+		bw.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(m.Stored.Len))])
+		n, err := io.Copy(bw, body)
+		body.Close()
 		if err != nil {
 			return err
 		}
-		if n != st.Size() {
-			return fmt.Errorf("body %s changed size while snapshotting", m.ID)
+		if n != m.Stored.Len {
+			return fmt.Errorf("body %s: segment shorter than recorded", m.ID)
 		}
 	}
 	if err := bw.WriteByte('E'); err != nil {
@@ -137,7 +132,11 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.bodies.replace(tmp); err != nil {
+	live := map[string]int{}
+	for _, m := range msgs {
+		live[m.Stored.Seg]++
+	}
+	if err := f.bodies.replace(tmp, live); err != nil {
 		return err
 	}
 	f.msgs = msgs
@@ -156,6 +155,15 @@ func readSnapshot(r *bufio.Reader, dir string) (map[string]*Message, error) {
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != snapshotMagic {
 		return nil, errors.New("not a queue snapshot")
 	}
+	// Every restored body goes into one segment.
+	const seg = "r"
+	out, err := os.OpenFile(filepath.Join(dir, seg), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	w := bufio.NewWriterSize(out, 256<<10)
+	var off int64
 	msgs := make(map[string]*Message)
 	for {
 		tag, err := r.ReadByte()
@@ -163,7 +171,10 @@ func readSnapshot(r *bufio.Reader, dir string) (map[string]*Message, error) {
 			return nil, fmt.Errorf("truncated snapshot: %w", err)
 		}
 		if tag == 'E' {
-			return msgs, nil
+			if err := w.Flush(); err != nil {
+				return nil, err
+			}
+			return msgs, out.Close()
 		}
 		if tag != 'M' {
 			return nil, fmt.Errorf("bad snapshot record tag %q", tag)
@@ -184,28 +195,14 @@ func readSnapshot(r *bufio.Reader, dir string) (map[string]*Message, error) {
 			return nil, err
 		}
 		size, err := binary.ReadUvarint(r)
-		if err != nil {
+		if err != nil || size > 1<<40 {
 			return nil, errors.New("bad snapshot body length")
 		}
-		if err := copyBody(r, dir, m.ID, int64(size)); err != nil {
-			return nil, err
+		if _, err := io.CopyN(w, r, int64(size)); err != nil {
+			return nil, fmt.Errorf("body %s: %w", m.ID, err)
 		}
+		m.Stored = BodyRef{Seg: seg, Off: off, Len: int64(size)}
+		off += int64(size)
 		msgs[m.ID] = m
 	}
-}
-
-func copyBody(r io.Reader, dir, id string, size int64) error {
-	sub := filepath.Join(dir, id[len(id)-2:])
-	if err := os.MkdirAll(sub, 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(filepath.Join(sub, id), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.CopyN(f, r, size); err != nil {
-		f.Close()
-		return fmt.Errorf("body %s: %w", id, err)
-	}
-	return f.Close()
 }

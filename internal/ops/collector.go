@@ -24,6 +24,7 @@ var (
 	descQueueOldest  = desc("yubin_queue_oldest_message_age_seconds", "Age of the oldest message in the queue; 0 when it is empty.")
 	descSchedRunning = desc("yubin_scheduler_running", "1 on the node that runs the delivery scheduler (the Raft leader).")
 	descDestActive   = desc("yubin_destination_active_sessions", "Deliveries running to a destination.", "transport", "nexthop")
+	descDestRcpts    = desc("yubin_destination_recipients_in_flight", "Recipients of the deliveries running to a destination.", "transport", "nexthop")
 	descDestLimit    = desc("yubin_destination_concurrency_limit", "A destination's current concurrency window.", "transport", "nexthop")
 	descDestQueued   = desc("yubin_destination_queued_jobs", "Jobs waiting for a delivery slot to a destination.", "transport", "nexthop")
 	descDestDead     = desc("yubin_destination_dead", "1 while delivery to a destination is suspended after repeated failures.", "transport", "nexthop")
@@ -45,7 +46,7 @@ var (
 
 func (c liveCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuildInfo, descReady, descQueue, descQueueOldest, descSchedRunning,
-		descDestActive, descDestLimit, descDestQueued, descDestDead, descIsLeader, descTerm, descCommit, descApplied,
+		descDestActive, descDestRcpts, descDestLimit, descDestQueued, descDestDead, descIsLeader, descTerm, descCommit, descApplied,
 		descLastLog, descMembers, descLastContact, descPeerUp, descPeerContact, descPeerApplied, descSnapIndex, descSnapTerm} {
 		ch <- d
 	}
@@ -80,6 +81,7 @@ func (c liveCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, descSchedRunning, boolValue(running))
 	for _, d := range dests {
 		gauge(ch, descDestActive, float64(d.Active), d.Transport, d.Nexthop)
+		gauge(ch, descDestRcpts, float64(d.Recipients), d.Transport, d.Nexthop)
 		gauge(ch, descDestLimit, float64(d.Limit), d.Transport, d.Nexthop)
 		gauge(ch, descDestQueued, float64(d.Queued), d.Transport, d.Nexthop)
 		gauge(ch, descDestDead, boolValue(d.Dead), d.Transport, d.Nexthop)
