@@ -153,3 +153,18 @@ func FromDSN(relay, dsn, reply string) Result {
 	}
 	return Result{Status: Bounced, DSN: dsn, Relay: relay, Reply: reply}
 }
+
+// CopyMessage writes the queued message to w with the envelope headers
+// flags select (Return-Path:, Delivered-To:, X-Original-To:, From_ line).
+func (d *Delivery) CopyMessage(w io.Writer, flags CopyFlags) error {
+	body, err := d.Body()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRead, err)
+	}
+	defer body.Close()
+	return Copy(w, body, Envelope{
+		Sender:        d.Sender,
+		OrigRecipient: d.OrigRecipient,
+		Recipient:     d.Recipient,
+	}, flags)
+}

@@ -216,7 +216,7 @@ func (a *Agent) deliverMailbox(ctx context.Context, d *Delivery, rcpt recipient)
 func (a *Agent) writeMbox(ctx context.Context, d *Delivery, rcpt recipient, path string, owner mailbox.Owner) Result {
 	opts := mailbox.MboxOptions{Owner: owner, StrictOwnership: true, Lock: a.opts.MailboxLock}
 	err := mailbox.AppendMbox(ctx, path, opts, func(w io.Writer) error {
-		return copyMessage(w, d, mailbox.MboxFlags)
+		return d.CopyMessage(w, mailbox.MboxFlags)
 	})
 	if err != nil {
 		return mailbox.FromDSN(Relay, mailbox.DSNForError(err, "4.2.0"),
@@ -228,7 +228,7 @@ func (a *Agent) writeMbox(ctx context.Context, d *Delivery, rcpt recipient, path
 func (a *Agent) writeMaildir(ctx context.Context, d *Delivery, dir string, owner mailbox.Owner) Result {
 	opts := mailbox.MaildirOptions{Owner: owner, Hostname: a.opts.Hostname}
 	_, err := mailbox.DeliverMaildir(ctx, dir, opts, func(w io.Writer) error {
-		return copyMessage(w, d, mailbox.MaildirFlags)
+		return d.CopyMessage(w, mailbox.MaildirFlags)
 	})
 	if err != nil {
 		return mailbox.FromDSN(Relay, mailbox.DSNForError(err, "4.2.0"), fmt.Sprintf("maildir delivery failed: %v", err))
@@ -258,7 +258,7 @@ func (a *Agent) runCommand(ctx context.Context, d *Delivery, rcpt recipient, u *
 		RunAs:     &runAs,
 		TimeLimit: a.opts.CommandTimeout,
 		Input: func(w io.Writer) error {
-			return copyMessage(w, d, mailbox.CommandFlags)
+			return d.CopyMessage(w, mailbox.CommandFlags)
 		},
 	})
 	if out.Status == mailbox.Sent {
@@ -283,7 +283,7 @@ func (a *Agent) deliverFile(ctx context.Context, d *Delivery, rcpt recipient, pa
 	}
 	opts := mailbox.MboxOptions{Owner: owner, Lock: a.opts.MailboxLock}
 	err := mailbox.AppendMbox(ctx, filepath.Clean(path), opts, func(w io.Writer) error {
-		return copyMessage(w, d, mailbox.MboxFlags)
+		return d.CopyMessage(w, mailbox.MboxFlags)
 	})
 	if err != nil {
 		return mailbox.FromDSN(Relay, mailbox.DSNForError(err, "5.2.0"),
@@ -399,19 +399,4 @@ func (a *Agent) commandEnv(d *Delivery, rcpt recipient, u *user.User) []string {
 		env = append(env, f("ORIGINAL_RECIPIENT", d.OrigRecipient))
 	}
 	return env
-}
-
-// copyMessage writes the queued message with the envelope headers flags
-// select.
-func copyMessage(w io.Writer, d *Delivery, flags mailbox.CopyFlags) error {
-	body, err := d.Body()
-	if err != nil {
-		return fmt.Errorf("%w: %w", mailbox.ErrRead, err)
-	}
-	defer body.Close()
-	return mailbox.Copy(w, body, mailbox.Envelope{
-		Sender:        d.Sender,
-		OrigRecipient: d.OrigRecipient,
-		Recipient:     d.Recipient,
-	}, flags)
 }

@@ -115,7 +115,7 @@ func (a *Agent) Deliver(ctx context.Context, d *Delivery) Result {
 	// failure defers (4.2.0, or 4.3.1 for a full disk).
 	if strings.HasSuffix(mbox, "/") {
 		_, err := mailbox.DeliverMaildir(ctx, path, mailbox.MaildirOptions{Owner: owner, Hostname: a.opts.Hostname},
-			func(w io.Writer) error { return copyMessage(w, d, mailbox.MaildirFlags) })
+			func(w io.Writer) error { return d.CopyMessage(w, mailbox.MaildirFlags) })
 		if err != nil {
 			return mailbox.FromDSN(Relay, mailbox.DSNForError(err, "4.2.0"), fmt.Sprintf("maildir delivery failed: %v", err))
 		}
@@ -123,7 +123,7 @@ func (a *Agent) Deliver(ctx context.Context, d *Delivery) Result {
 	}
 	opts := mailbox.MboxOptions{Owner: owner, StrictOwnership: true, Lock: a.opts.MailboxLock}
 	err = mailbox.AppendMbox(ctx, filepath.Clean(path), opts,
-		func(w io.Writer) error { return copyMessage(w, d, mailbox.MboxFlags) })
+		func(w io.Writer) error { return d.CopyMessage(w, mailbox.MboxFlags) })
 	if err != nil {
 		return mailbox.FromDSN(Relay, mailbox.DSNForError(err, "4.2.0"),
 			fmt.Sprintf("cannot update mailbox %s for user %s. %v", path, rcpt, err))
@@ -180,17 +180,4 @@ func searchKeys(rcpt, delim string) []string {
 		keys = append(keys, "@"+domain)
 	}
 	return keys
-}
-
-func copyMessage(w io.Writer, d *Delivery, flags mailbox.CopyFlags) error {
-	body, err := d.Body()
-	if err != nil {
-		return fmt.Errorf("%w: %w", mailbox.ErrRead, err)
-	}
-	defer body.Close()
-	return mailbox.Copy(w, body, mailbox.Envelope{
-		Sender:        d.Sender,
-		OrigRecipient: d.OrigRecipient,
-		Recipient:     d.Recipient,
-	}, flags)
 }
