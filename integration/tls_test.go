@@ -4,11 +4,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,4 +72,39 @@ func TestStartTLSAndSMTPS(t *testing.T) {
 		t.Errorf("no TLS version reported:\n%s", out)
 	}
 	waitFor(t, 10*time.Second, "two queued messages", func() bool { return len(n.queue()) == 2 })
+}
+
+// A renewed certificate is served without a restart.
+func TestCertificateReload(t *testing.T) {
+	certDir := t.TempDir()
+	cert, key := writeCert(t, certDir)
+	n := deferringNode(t, fmt.Sprintf("smtpd_tls_cert_file = %s\nsmtpd_tls_key_file = %s\n", cert, key))
+	n.start()
+	serial := func() *big.Int {
+		c, err := net.DialTimeout("tcp", n.SMTP, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		tp := textproto.NewConn(c)
+		tp.ReadResponse(220)
+		tp.PrintfLine("EHLO c.example")
+		tp.ReadResponse(250)
+		tp.PrintfLine("STARTTLS")
+		if _, _, err := tp.ReadResponse(220); err != nil {
+			t.Fatalf("STARTTLS: %v", err)
+		}
+		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		return tc.ConnectionState().PeerCertificates[0].SerialNumber
+	}
+	first := serial()
+	time.Sleep(1100 * time.Millisecond) // a newer modification time
+	writeCert(t, certDir)
+	if second := serial(); second.Cmp(first) == 0 {
+		t.Fatal("the old certificate is still served after renewal")
+	}
 }
