@@ -394,3 +394,27 @@ func TestClusterRollingRestart(t *testing.T) {
 	s.waitAll(t, l, nodes)
 	t.Logf("rolling restart: %d acknowledged, all delivered", len(l.acked))
 }
+
+// A node whose queue file system is (as far as queue_minfree says) full
+// refuses new mail with 4xx; the rest of the cluster accepts and delivers.
+func TestClusterNodeOutOfSpace(t *testing.T) {
+	s := startSink(t)
+	nodes := newCluster(t, 3, "relayhost = ["+strings.Replace(s.Addr, ":", "]:", 1)+"\n", "")
+	// The third node believes its disk is full: it needs a petabyte free.
+	os.WriteFile(filepath.Join(nodes[2].Dir, "main.cf"), []byte(nodes[2].mainCF+"queue_minfree = 1125899906842624\n"), 0o644)
+	startAll(t, nodes)
+	r, err := smtpSend(nodes[2].SMTP, "", "a@yubin.test", []string{"b@remote.example"}, "Message-ID: <full@yubin.test>\r\n\r\nx\r\n")
+	if err != nil || r.Code != 452 || !strings.Contains(r.Message, "Insufficient system storage") {
+		t.Fatalf("full node answered %v %+v, want 452 4.3.1", err, r)
+	}
+	for i, n := range nodes[:2] {
+		r, err := smtpSend(n.SMTP, "", "a@yubin.test", []string{"b@remote.example"}, fmt.Sprintf("Message-ID: <ok-%d@yubin.test>\r\n\r\nx\r\n", i))
+		if err != nil || r.Code != 250 {
+			t.Fatalf("node %d: %v %+v", i, err, r)
+		}
+	}
+	waitFor(t, 30*time.Second, "both messages at the sink", func() bool {
+		got := s.received()
+		return got["<ok-0@yubin.test>"] == 1 && got["<ok-1@yubin.test>"] == 1 && got["<full@yubin.test>"] == 0
+	})
+}

@@ -321,6 +321,7 @@ var paramTable = []Param{
 	str("mailq_path", "/usr/bin/mailq", "Path of the mailq command."),
 
 	// Queue.
+	size("queue_minfree", "0", 0, "Free space (bytes) the queue file system must keep; below it, and below 1.5 × message_size_limit, smtpd answers MAIL FROM with 452 4.3.1."),
 	boolean("soft_bounce", "no", "Turn hard rejections and bounces into soft (retryable) ones, for testing."),
 	duration("queue_run_delay", "300s", 's', "Interval between scans of the deferred queue."),
 	duration("minimal_backoff_time", "300s", 's', "Shortest retry interval of a deferred message."),

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/yubin-mta/yubin/internal/config"
 	"github.com/yubin-mta/yubin/internal/dnsres"
 	"github.com/yubin-mta/yubin/internal/lookup"
@@ -198,6 +200,10 @@ func (n *Node) smtpdSettings(svc config.Service, resolver policy.Resolver) (inbo
 	if s.MessageSizeLimit == 0 {
 		s.MessageSizeLimit = 1 << 40 // 0 means no limit in Postfix
 	}
+	if s.QueueMinFree, err = config.ParseSize(p("queue_minfree")); err != nil {
+		return s, fmt.Errorf("service %s: queue_minfree: %w", svc.Name, err)
+	}
+	s.FreeSpace = n.freeSpace
 	if s.TLSConfig, err = n.serverTLS(svc.Name); err != nil {
 		return s, fmt.Errorf("service %s: %w", svc.Name, err)
 	}
@@ -364,4 +370,20 @@ func (n *Node) startSMTP(ctx context.Context) error {
 		go srv.Serve(ln)
 	}
 	return nil
+}
+
+// freeSpace is the space left for the queue: the smaller of the file
+// systems of the Raft log (data_directory) and the bodies (queue_directory).
+func (n *Node) freeSpace() (int64, error) {
+	free := int64(-1)
+	for _, dir := range []string{n.cfg.Get("data_directory"), n.cfg.Get("queue_directory")} {
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err != nil {
+			return 0, fmt.Errorf("statfs %s: %w", dir, err)
+		}
+		if avail := int64(st.Bavail) * int64(st.Bsize); free < 0 || avail < free {
+			free = avail
+		}
+	}
+	return free, nil
 }

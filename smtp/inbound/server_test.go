@@ -117,6 +117,14 @@ func TestReplies(t *testing.T) {
 		{name: "STARTTLS without TLS", script: []string{"STARTTLS"}, want: []string{"502 5.5.1 Error: command not implemented"}},
 		{name: "AUTH without SASL", script: []string{"EHLO c", "AUTH PLAIN"}, want: []string{"", "503 5.5.1 Error: authentication not enabled"}},
 		{name: "line too long", script: []string{"NOOP " + strings.Repeat("y", 3000)}, want: []string{"500 5.5.0 Error: line too long"}},
+		{name: "queue file system nearly full", settings: func(s *Settings) {
+			s.FreeSpace = func() (int64, error) { return 1 << 20, nil }
+			s.MessageSizeLimit = 10240000
+		}, script: []string{"EHLO c", "MAIL FROM:<s@x.example>"}, want: []string{"", "452 4.3.1 Insufficient system storage"}},
+		{name: "enough free space", settings: func(s *Settings) {
+			s.FreeSpace = func() (int64, error) { return 1 << 30, nil }
+			s.QueueMinFree = 1 << 29
+		}, script: []string{"EHLO c", "MAIL FROM:<s@x.example>"}, want: []string{"", "250 2.1.0 Ok"}},
 		// RFC 5321 4.5.3.1.4: 512 octets with the CRLF.
 		{name: "command line at the RFC limit", script: []string{"NOOP " + strings.Repeat("y", 505)}, want: []string{"250 2.0.0 Ok"}},
 		{name: "command line over the RFC limit", script: []string{"NOOP " + strings.Repeat("y", 506)}, want: []string{"500 5.5.0 Error: line too long"}},

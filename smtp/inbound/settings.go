@@ -93,6 +93,11 @@ type Settings struct {
 	// Queued is called after a successful Submit; nil logs Postfix's qmgr
 	// line "ID: from=<...>, size=N, nrcpt=N (queue active)".
 	Queued func(m *queue.Message)
+	// FreeSpace reports the bytes available to the queue; nil skips the
+	// check. Below QueueMinFree, and below 1.5 × MessageSizeLimit (as
+	// Postfix's smtpd requires), MAIL FROM is answered 452 4.3.1.
+	FreeSpace    func() (int64, error)
+	QueueMinFree int64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -252,6 +252,9 @@ func (st *connState) startMail() error {
 	if m == nil {
 		return reply(501, "5.5.4", "Syntax: MAIL FROM:<address>")
 	}
+	if err := st.srv.checkStorage(); err != nil {
+		return err
+	}
 	tx := &transaction{started: st.srv.s.Now(), sender: m.path}
 	for key, value := range m.params {
 		switch key {
@@ -352,4 +355,26 @@ func givenAddr(r queue.Recipient) string {
 		return r.OrigAddr
 	}
 	return r.Addr
+}
+
+// checkStorage refuses a new transaction when the queue's disk is nearly
+// full, as Postfix's smtpd does with queue_minfree: the client retries later
+// (or elsewhere) instead of the queue failing mid-message.
+func (srv *Server) checkStorage() error {
+	if srv.s.FreeSpace == nil {
+		return nil
+	}
+	free, err := srv.s.FreeSpace()
+	limit := srv.s.MessageSizeLimit
+	if limit >= 1<<40 {
+		limit = 0 // no size limit
+	}
+	need := max(srv.s.QueueMinFree, limit+limit/2)
+	if err != nil || free < need {
+		if srv.s.Log != nil {
+			srv.s.Log.Printf(srv.s.ServiceName, "warning: not enough free space in the queue file system: %d bytes free, %d needed", free, need)
+		}
+		return reply(452, "4.3.1", "Insufficient system storage")
+	}
+	return nil
 }
