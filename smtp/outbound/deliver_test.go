@@ -437,3 +437,30 @@ func TestDeliverContextCanceled(t *testing.T) {
 		t.Errorf("cancellation took %v", d)
 	}
 }
+
+// With PIPELINING offered, MAIL FROM and every RCPT TO arrive in one go
+// (RFC 2920); without it, each command waits for its reply.
+func TestDeliverPipelining(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		exts      []string
+		pipelined bool
+	}{{"offered", []string{"PIPELINING", "8BITMIME"}, true}, {"not offered", []string{"8BITMIME"}, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newFakeServer(t, "127.0.0.1", func(fs *fakeServer) { fs.exts = tc.exts })
+			c := mustClient(t, Options{})
+			out := c.Deliver(context.Background(), &Request{Transport: "smtp", Nexthop: s.nexthop(),
+				Sender: "s@y.test", Recipients: rcpts("a@x.test", "b@x.test", "c@x.test"),
+				Body: body("Subject: t\n\nhi\n"), Size: 16})
+			for _, r := range out.Results {
+				checkResult(t, r, Sent, "2.0.0", "250 2.0.0 Ok: queued as ABC")
+			}
+			s.mu.Lock()
+			ahead := append([]int(nil), s.ahead...)
+			s.mu.Unlock()
+			if len(ahead) != 1 || (ahead[0] > 0) != tc.pipelined {
+				t.Fatalf("bytes waiting after MAIL FROM: %v; pipelined %v", ahead, tc.pipelined)
+			}
+		})
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	smtp "github.com/emersion/go-smtp"
 )
 
 // delivery is the state of one Deliver call.
@@ -267,12 +269,46 @@ func (d *delivery) transact(s *session, final bool) bool {
 	}
 	defer body.Close()
 
+	var accepted []int
+	if ext("PIPELINING") {
+		// RFC 2920: MAIL and every RCPT in one go, replies read in order.
+		s.client.CommandTimeout = opts.RcptTimeout
+		to := make([]string, len(d.pending))
+		ropts := make([]*smtp.RcptOptions, len(d.pending))
+		for n, i := range d.pending {
+			to[n], ropts[n] = req.Recipients[i].Addr, rcptOptions(req.Recipients[i])
+		}
+		mailErr, rcptErrs, err := s.client.MailRcpts(req.Sender, mailOptions(req, ext), to, ropts)
+		switch {
+		case err != nil:
+			return d.commandFailed(s, err, d.pending, inReplyMail, stageMail, final)
+		case mailErr != nil:
+			return d.commandFailed(s, mailErr, d.pending, inReplyMail, stageMail, final)
+		}
+		for n, i := range d.pending {
+			rerr := rcptErrs[n]
+			if rerr == nil {
+				accepted = append(accepted, i)
+				continue
+			}
+			if se := smtpError(rerr); se != nil && se.Code != 421 {
+				d.fail(i, saidFailure(se, s.cd.namaddr(), s.cd.relay(), inReplyRcpt), final)
+				continue
+			}
+			rest := append(append([]int(nil), accepted...), d.pending[n:]...)
+			return d.commandFailed(s, rerr, rest, inReplyRcpt, stageRcpt, final)
+		}
+		if len(accepted) == 0 {
+			return true
+		}
+		return d.sendData(s, req, body, accepted, final)
+	}
+
 	s.client.CommandTimeout = opts.MailTimeout
 	if err := s.client.Mail(req.Sender, mailOptions(req, ext)); err != nil {
 		return d.commandFailed(s, err, d.pending, inReplyMail, stageMail, final)
 	}
 
-	var accepted []int
 	for n, i := range d.pending {
 		s.client.CommandTimeout = opts.RcptTimeout
 		err := s.client.Rcpt(req.Recipients[i].Addr, rcptOptions(req.Recipients[i]))
@@ -291,7 +327,13 @@ func (d *delivery) transact(s *session, final bool) bool {
 	if len(accepted) == 0 {
 		return true
 	}
+	return d.sendData(s, req, body, accepted, final)
+}
 
+// sendData sends the message to the accepted recipients and records the
+// outcome. It returns whether s is still usable.
+func (d *delivery) sendData(s *session, req *Request, body io.Reader, accepted []int, final bool) bool {
+	opts := &d.c.opts
 	s.client.CommandTimeout = opts.DataInitTimeout
 	w, err := s.client.Data()
 	if err != nil {

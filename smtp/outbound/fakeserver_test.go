@@ -33,6 +33,7 @@ type fakeServer struct {
 	tlsConfig *tls.Config
 
 	mu       sync.Mutex
+	ahead    []int // bytes already received after each MAIL FROM line
 	conns    int
 	open     map[net.Conn]bool
 	messages [][]byte
@@ -131,6 +132,11 @@ func (s *fakeServer) serve(c net.Conn) {
 		}
 		cmd := strings.TrimRight(line, "\r\n")
 		s.log(cmd)
+		if strings.HasPrefix(strings.ToUpper(cmd), "MAIL FROM:") {
+			s.mu.Lock()
+			s.ahead = append(s.ahead, r.Buffered())
+			s.mu.Unlock()
+		}
 		verb := strings.ToUpper(strings.SplitN(cmd, " ", 2)[0])
 		if i := strings.IndexByte(verb, ':'); i >= 0 {
 			verb = verb[:i]

@@ -451,11 +451,27 @@ func (c *Client) Auth(a sasl.Client) error {
 //
 // If server returns an error, it will be of type *SMTPError.
 func (c *Client) Mail(from string, opts *MailOptions) error {
-	if err := validateLine(from); err != nil {
-		return err
-	}
 	if err := c.hello(); err != nil {
 		return err
+	}
+	line, err := c.mailLine(from, opts)
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.cmd(250, "%s", line); err != nil {
+		return err
+	}
+
+	// A new transaction has started, forget the previous recipients.
+	c.rcpts = nil
+
+	return nil
+}
+
+// mailLine builds the MAIL command for from and opts.
+func (c *Client) mailLine(from string, opts *MailOptions) (string, error) {
+	if err := validateLine(from); err != nil {
+		return "", err
 	}
 
 	var sb strings.Builder
@@ -472,14 +488,14 @@ func (c *Client) Mail(from string, opts *MailOptions) error {
 			fmt.Fprintf(&sb, " BODY=%s", opts.Body)
 		case opts.Body == BodyBinaryMIME:
 			if _, ok := c.ext["BINARYMIME"]; !ok {
-				return errors.New("smtp: server does not support BINARYMIME")
+				return "", errors.New("smtp: server does not support BINARYMIME")
 			}
 			fmt.Fprintf(&sb, " BODY=%s", opts.Body)
 		default:
-			return errors.New("smtp: unknown BODY parameter value")
+			return "", errors.New("smtp: unknown BODY parameter value")
 		}
 	} else if opts != nil && opts.Body != "" && opts.Body != Body7Bit {
-		return fmt.Errorf("smtp: server does not support BODY=%s", opts.Body)
+		return "", fmt.Errorf("smtp: server does not support BODY=%s", opts.Body)
 	}
 	if _, ok := c.ext["SIZE"]; ok && opts != nil && opts.Size != 0 {
 		fmt.Fprintf(&sb, " SIZE=%v", opts.Size)
@@ -488,14 +504,14 @@ func (c *Client) Mail(from string, opts *MailOptions) error {
 		if _, ok := c.ext["REQUIRETLS"]; ok {
 			sb.WriteString(" REQUIRETLS")
 		} else {
-			return errors.New("smtp: server does not support REQUIRETLS")
+			return "", errors.New("smtp: server does not support REQUIRETLS")
 		}
 	}
 	if opts != nil && opts.UTF8 {
 		if _, ok := c.ext["SMTPUTF8"]; ok {
 			sb.WriteString(" SMTPUTF8")
 		} else {
-			return errors.New("smtp: server does not support SMTPUTF8")
+			return "", errors.New("smtp: server does not support SMTPUTF8")
 		}
 	}
 	if _, ok := c.ext["DSN"]; ok && opts != nil {
@@ -505,11 +521,11 @@ func (c *Client) Mail(from string, opts *MailOptions) error {
 		case "":
 			// This space is intentionally left blank
 		default:
-			return errors.New("smtp: Unknown RET parameter value")
+			return "", errors.New("smtp: Unknown RET parameter value")
 		}
 		if opts.EnvelopeID != "" {
 			if !isPrintableASCII(opts.EnvelopeID) {
-				return errors.New("smtp: Malformed ENVID parameter value")
+				return "", errors.New("smtp: Malformed ENVID parameter value")
 			}
 			fmt.Fprintf(&sb, " ENVID=%s", encodeXtext(opts.EnvelopeID))
 		}
@@ -520,14 +536,7 @@ func (c *Client) Mail(from string, opts *MailOptions) error {
 		}
 		// We can safely discard parameter if server does not support AUTH.
 	}
-	if _, _, err := c.cmd(250, "%s", sb.String()); err != nil {
-		return err
-	}
-
-	// A new transaction has started, forget the previous recipients.
-	c.rcpts = nil
-
-	return nil
+	return sb.String(), nil
 }
 
 // Rcpt issues a RCPT command to the server using the provided email address.
@@ -539,8 +548,21 @@ func (c *Client) Mail(from string, opts *MailOptions) error {
 //
 // If server returns an error, it will be of type *SMTPError.
 func (c *Client) Rcpt(to string, opts *RcptOptions) error {
-	if err := validateLine(to); err != nil {
+	line, err := c.rcptLine(to, opts)
+	if err != nil {
 		return err
+	}
+	if _, _, err := c.cmd(25, "%s", line); err != nil {
+		return err
+	}
+	c.rcpts = append(c.rcpts, to)
+	return nil
+}
+
+// rcptLine builds the RCPT command for to and opts.
+func (c *Client) rcptLine(to string, opts *RcptOptions) (string, error) {
+	if err := validateLine(to); err != nil {
+		return "", err
 	}
 
 	var sb strings.Builder
@@ -551,7 +573,7 @@ func (c *Client) Rcpt(to string, opts *RcptOptions) error {
 		if len(opts.Notify) != 0 {
 			sb.WriteString(" NOTIFY=")
 			if err := checkNotifySet(opts.Notify); err != nil {
-				return errors.New("smtp: Malformed NOTIFY parameter value")
+				return "", errors.New("smtp: Malformed NOTIFY parameter value")
 			}
 			for i, v := range opts.Notify {
 				if i != 0 {
@@ -565,7 +587,7 @@ func (c *Client) Rcpt(to string, opts *RcptOptions) error {
 			switch opts.OriginalRecipientType {
 			case DSNAddressTypeRFC822:
 				if !isPrintableASCII(opts.OriginalRecipient) {
-					return errors.New("smtp: Illegal address")
+					return "", errors.New("smtp: Illegal address")
 				}
 				enc = encodeXtext(opts.OriginalRecipient)
 			case DSNAddressTypeUTF8:
@@ -575,7 +597,7 @@ func (c *Client) Rcpt(to string, opts *RcptOptions) error {
 					enc = encodeUTF8AddrXtext(opts.OriginalRecipient)
 				}
 			default:
-				return errors.New("smtp: Unknown address type")
+				return "", errors.New("smtp: Unknown address type")
 			}
 			fmt.Fprintf(&sb, " ORCPT=%s;%s", string(opts.OriginalRecipientType), enc)
 		}
@@ -585,7 +607,7 @@ func (c *Client) Rcpt(to string, opts *RcptOptions) error {
 	}
 	if _, ok := c.ext["DELIVERBY"]; ok && opts != nil && opts.DeliverBy != nil {
 		if opts.DeliverBy.Mode == DeliverByReturn && opts.DeliverBy.Time < 1 {
-			return errors.New("smtp: DELIVERBY mode must be greater than zero with return mode")
+			return "", errors.New("smtp: DELIVERBY mode must be greater than zero with return mode")
 		}
 		arg := fmt.Sprintf(" BY=%d;%s", int(opts.DeliverBy.Time.Seconds()), opts.DeliverBy.Mode)
 		if opts.DeliverBy.Trace {
@@ -595,15 +617,80 @@ func (c *Client) Rcpt(to string, opts *RcptOptions) error {
 	}
 	if _, ok := c.ext["MT-PRIORITY"]; ok && opts != nil && opts.MTPriority != nil {
 		if *opts.MTPriority < -9 || *opts.MTPriority > 9 {
-			return errors.New("smtp: MT-PRIORITY must be between -9 and 9")
+			return "", errors.New("smtp: MT-PRIORITY must be between -9 and 9")
 		}
 		sb.WriteString(fmt.Sprintf(" MT-PRIORITY=%d", *opts.MTPriority))
 	}
-	if _, _, err := c.cmd(25, "%s", sb.String()); err != nil {
-		return err
+	return sb.String(), nil
+}
+
+// MailRcpts starts a transaction with RFC 2920 PIPELINING: MAIL FROM and
+// every RCPT TO are sent without waiting, then the replies are read in
+// order. mailErr is the reply to MAIL; rcptErrs has one entry per
+// recipient (nil when accepted). err reports a failure of the connection or
+// of building a command, after which the session cannot be used.
+func (c *Client) MailRcpts(from string, opts *MailOptions, to []string, ropts []*RcptOptions) (mailErr error, rcptErrs []error, err error) {
+	if err := c.hello(); err != nil {
+		return nil, nil, err
 	}
-	c.rcpts = append(c.rcpts, to)
-	return nil
+	lines := make([]string, 0, 1+len(to))
+	line, err := c.mailLine(from, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	lines = append(lines, line)
+	for i, rcpt := range to {
+		var o *RcptOptions
+		if i < len(ropts) {
+			o = ropts[i]
+		}
+		line, err := c.rcptLine(rcpt, o)
+		if err != nil {
+			return nil, nil, err
+		}
+		lines = append(lines, line)
+	}
+	c.conn.SetDeadline(time.Now().Add(c.CommandTimeout))
+	defer c.conn.SetDeadline(time.Time{})
+	// One write for all the commands: that is what pipelining saves.
+	for _, l := range lines {
+		if _, err := c.text.W.WriteString(l + "\r\n"); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := c.text.W.Flush(); err != nil {
+		return nil, nil, err
+	}
+	c.rcpts = nil
+	rcptErrs = make([]error, len(to))
+	for i := range lines {
+		expect := 25
+		if i == 0 {
+			expect = 250
+		}
+		_, _, rerr := c.readResponse(expect)
+		var smtpErr *SMTPError
+		if rerr != nil && !errors.As(rerr, &smtpErr) {
+			return nil, nil, rerr // the connection failed
+		}
+		switch {
+		case i == 0:
+			mailErr = rerr
+		case mailErr == nil && rerr == nil:
+			c.rcpts = append(c.rcpts, to[i-1])
+			rcptErrs[i-1] = nil
+		default:
+			rcptErrs[i-1] = rerr
+		}
+		if smtpErr != nil && smtpErr.Code == 421 {
+			// The server is closing: what it did not answer gets the 421.
+			for k := i; k < len(to); k++ {
+				rcptErrs[k] = rerr
+			}
+			return mailErr, rcptErrs, nil
+		}
+	}
+	return mailErr, rcptErrs, nil
 }
 
 // DataCommand is a pending DATA command. DataCommand is an io.WriteCloser.
