@@ -1,6 +1,9 @@
 package address
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Split returns the local part and domain of addr, split at the last '@'
 // (a quoted local part may itself contain '@'). domain is "" when addr has
@@ -60,4 +63,15 @@ func StripExtension(local, delims string) (base, ext string) {
 		return local, ""
 	}
 	return local[:i], local[i:]
+}
+
+// UserExtension is StripExtension as delivery agents need it: the user and
+// the extension without its delimiter (Postfix's $user and $extension).
+func UserExtension(local, delims string) (user, ext string) {
+	user, ext = StripExtension(local, delims)
+	if ext != "" {
+		_, n := utf8.DecodeRuneInString(ext)
+		ext = ext[n:]
+	}
+	return user, ext
 }

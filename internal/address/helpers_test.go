@@ -77,3 +77,21 @@ func TestStripExtension(t *testing.T) {
 		}
 	}
 }
+
+func TestUserExtension(t *testing.T) {
+	tests := []struct{ local, delims, user, ext string }{
+		{"joe+lists", "+", "joe", "lists"},
+		{"joe-a+b", "+-", "joe", "a+b"},
+		{"joe", "+", "joe", ""},
+		{"+joe", "+", "+joe", ""},
+		{"owner-list", "-", "owner-list", ""},
+		{"postmaster+x", "+", "postmaster", "x"},
+		{"MAILER-DAEMON", "-", "MAILER-DAEMON", ""},
+		{"joe+x", "", "joe+x", ""},
+	}
+	for _, tt := range tests {
+		if u, e := UserExtension(tt.local, tt.delims); u != tt.user || e != tt.ext {
+			t.Errorf("UserExtension(%q, %q) = %q, %q; want %q, %q", tt.local, tt.delims, u, e, tt.user, tt.ext)
+		}
+	}
+}

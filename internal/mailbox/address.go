@@ -2,31 +2,6 @@ package mailbox
 
 import "strings"
 
-// SplitAddress splits addr at its rightmost "@" into localpart and domain.
-// An address without "@" has an empty domain.
-func SplitAddress(addr string) (local, domain string) {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		return addr[:i], addr[i+1:]
-	}
-	return addr, ""
-}
-
-// SplitExtension splits a localpart into the user name and the address
-// extension at the first of the recipient_delimiter characters, as Postfix
-// does: "joe+lists" with delimiters "+" gives ("joe", "lists"). Without a
-// delimiter, or when the delimiter starts the localpart, there is no
-// extension.
-func SplitExtension(local, delimiters string) (user, ext string) {
-	if delimiters == "" {
-		return local, ""
-	}
-	i := strings.IndexAny(local, delimiters)
-	if i <= 0 {
-		return local, ""
-	}
-	return local[:i], local[i+1:]
-}
-
 // QuoteLocal returns addr with its localpart quoted as RFC 5322 requires
 // when it is not a dot-atom, like Postfix's quote_822_local(): the null
 // address stays empty, `joe@x` stays as it is, `a b@x` becomes `"a b"@x`.
@@ -34,7 +9,11 @@ func QuoteLocal(addr string) string {
 	if addr == "" {
 		return ""
 	}
-	local, domain := SplitAddress(addr)
+	// Split at the last '@' as is: the local part may hold anything.
+	local, domain := addr, ""
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		local, domain = addr[:i], addr[i+1:]
+	}
 	if !needsQuoting(local) {
 		return addr
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yubin-mta/yubin/internal/address"
 	"github.com/yubin-mta/yubin/internal/mailbox"
 	"github.com/yubin-mta/yubin/internal/mailbox/command"
 )
@@ -141,8 +142,8 @@ func (a *Agent) Deliver(ctx context.Context, d *Delivery) Result {
 	if err := d.Validate(); err != nil {
 		return mailbox.Defer(Relay, "4.3.0", "invalid delivery request: %v", err)
 	}
-	local, domain := mailbox.SplitAddress(d.Recipient)
-	name, ext := mailbox.SplitExtension(local, a.opts.RecipientDelimiter)
+	local, domain := address.Split(d.Recipient)
+	name, ext := address.UserExtension(local, a.opts.RecipientDelimiter)
 	rcpt := recipient{address: d.Recipient, local: local, name: strings.ToLower(name), extension: ext, domain: domain}
 	if rcpt.name == "" {
 		return mailbox.Bounce(Relay, "5.1.1", "unknown user: %q", rcpt.name)

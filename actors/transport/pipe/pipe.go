@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/yubin-mta/yubin/internal/address"
 	"github.com/yubin-mta/yubin/internal/mailbox"
 	"github.com/yubin-mta/yubin/internal/mailbox/command"
 )
@@ -235,8 +236,8 @@ func (a *Agent) macroValues(d *Delivery, sender string, size int64) map[string]s
 	if orig == "" {
 		orig = d.Recipient
 	}
-	local, domain := mailbox.SplitAddress(d.Recipient)
-	user, ext := mailbox.SplitExtension(local, a.opts.RecipientDelimiter)
+	local, domain := address.Split(d.Recipient)
+	user, ext := address.UserExtension(local, a.opts.RecipientDelimiter)
 	if a.flags.foldUser {
 		local, user, ext = strings.ToLower(local), strings.ToLower(user), strings.ToLower(ext)
 	}
@@ -264,7 +265,7 @@ func (a *Agent) macroValues(d *Delivery, sender string, size int64) map[string]s
 // address applies u (fold localpart), h (fold domain) and q (quote
 // localpart) to a full recipient address.
 func (a *Agent) address(addr string) string {
-	local, domain := mailbox.SplitAddress(addr)
+	local, domain := address.Split(addr)
 	if a.flags.foldUser {
 		local = strings.ToLower(local)
 	}

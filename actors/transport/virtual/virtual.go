@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/yubin-mta/yubin/internal/address"
 	"github.com/yubin-mta/yubin/internal/lookup"
 	"github.com/yubin-mta/yubin/internal/mailbox"
 )
@@ -171,9 +172,9 @@ func (a *Agent) find(table lookup.Table, rcpt string) (value string, found bool,
 }
 
 func searchKeys(rcpt, delim string) []string {
-	local, domain := mailbox.SplitAddress(rcpt)
+	local, domain := address.Split(rcpt)
 	keys := []string{rcpt}
-	if user, ext := mailbox.SplitExtension(local, delim); ext != "" {
+	if user, ext := address.UserExtension(local, delim); ext != "" {
 		keys = append(keys, user+"@"+domain)
 	}
 	if domain != "" {
