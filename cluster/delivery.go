@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -52,24 +53,89 @@ const (
 	// epilogueTimeout bounds the wait for the epilogue: the leader commits
 	// the result through Raft first.
 	epilogueTimeout = time.Minute
+	// jobConnIdle is how long a member keeps an idle job connection open;
+	// the leader drops its idle ones sooner (jobPoolIdle), so it does not
+	// send a job on a connection the member is just closing.
+	jobConnIdle = 5 * time.Minute
+	jobPoolIdle = time.Minute
+	// jobPoolMax bounds the idle job connections kept per member.
+	jobPoolMax = 64
 )
+
+// jobPool keeps the leader's idle job connections per member: a TLS
+// handshake per job would cost more than the job's own cluster traffic.
+type jobPool struct {
+	mu    sync.Mutex
+	idle  map[string][]idleConn
+	close bool
+}
+
+type idleConn struct {
+	conn  net.Conn
+	since time.Time
+}
+
+// get returns an idle connection to addr, or nil.
+func (p *jobPool) get(addr string) net.Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for list := p.idle[addr]; len(list) > 0; list = p.idle[addr] {
+		last := list[len(list)-1]
+		p.idle[addr] = list[:len(list)-1]
+		if time.Since(last.since) < jobPoolIdle && peerStillOpen(last.conn) {
+			return last.conn
+		}
+		last.conn.Close()
+	}
+	return nil
+}
+
+func (p *jobPool) put(addr string, c net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.close || len(p.idle[addr]) >= jobPoolMax {
+		c.Close()
+		return
+	}
+	if p.idle == nil {
+		p.idle = map[string][]idleConn{}
+	}
+	p.idle[addr] = append(p.idle[addr], idleConn{conn: c, since: time.Now()})
+}
+
+// closeAll closes every idle connection; later puts close theirs.
+func (p *jobPool) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.close = true
+	for _, list := range p.idle {
+		for _, ic := range list {
+			ic.conn.Close()
+		}
+	}
+	p.idle = nil
+}
 
 // DeliveryCall is a job that ran on another node; Result is its encoded
 // result. Finish or Close must be called.
 type DeliveryCall struct {
 	Result []byte
 	conn   net.Conn
+	reuse  func(net.Conn) // takes the connection back for the next job
 	once   sync.Once
 }
 
-// Finish sends the epilogue to the node that ran the job and closes the
-// connection.
+// Finish sends the epilogue to the node that ran the job; the connection
+// then carries that node's next job.
 func (c *DeliveryCall) Finish(epilogue []byte) error {
 	err := net.ErrClosed
 	c.once.Do(func() {
 		c.conn.SetWriteDeadline(time.Now().Add(writeReplyTimeout))
-		err = writeFrame(c.conn, epilogue)
-		c.conn.Close()
+		if err = writeFrame(c.conn, epilogue); err != nil || c.reuse == nil {
+			c.conn.Close()
+			return
+		}
+		c.reuse(c.conn)
 	})
 	return err
 }
@@ -106,22 +172,40 @@ func (n *Node) SendDelivery(ctx context.Context, addr string, job []byte) (*Deli
 	if err != nil {
 		return nil, notRun("%v", err)
 	}
-	dctx, cancel := context.WithTimeout(ctx, deliveryConnectTimeout)
-	conn, err := n.dialer.dial(dctx, addr, protoDeliver)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrJobNotRun, err)
+	// An idle connection from an earlier job first; when writing to it
+	// fails (the node restarted, say), the job was not sent: dial anew.
+	conn, pooled := n.jobConns.get(addr), true
+	for {
+		if conn == nil {
+			pooled = false
+			dctx, cancel := context.WithTimeout(ctx, deliveryConnectTimeout)
+			conn, err = n.dialer.dial(dctx, addr, protoDeliver)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrJobNotRun, err)
+			}
+		}
+		conn.SetWriteDeadline(time.Now().Add(writeReplyTimeout))
+		err = writeFrame(conn, payload)
+		if err == nil {
+			break
+		}
+		conn.Close()
+		if !pooled {
+			return nil, fmt.Errorf("%w: cluster: delivery node %s: %w", ErrJobNotRun, addr, err)
+		}
+		conn = nil
 	}
+	conn.SetWriteDeadline(time.Time{})
 	// Closing the connection is what cancels the job on the other node.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	conn.SetWriteDeadline(time.Now().Add(writeReplyTimeout))
-	err = writeFrame(conn, payload)
-	conn.SetWriteDeadline(time.Time{})
-	var b []byte
-	if err == nil {
-		b, err = readFrame(conn)
+	b, err := readFrame(conn)
+	if !stop() && err == nil {
+		// ctx ended just as the reply came: the connection's deadline is
+		// spoilt, so it carries no further job.
+		err = fmt.Errorf("cluster: delivery to %s: %w", addr, context.Cause(ctx))
+		b = nil
 	}
-	stop()
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("cluster: delivery node %s: %w", addr, err)
@@ -133,7 +217,8 @@ func (n *Node) SendDelivery(ctx context.Context, addr string, job []byte) (*Deli
 	}
 	switch rep.Code {
 	case codeOK:
-		return &DeliveryCall{Result: rep.Payload, conn: conn}, nil
+		conn.SetDeadline(time.Time{})
+		return &DeliveryCall{Result: rep.Payload, conn: conn, reuse: func(c net.Conn) { n.jobConns.put(addr, c) }}, nil
 	case codeRefused, codeRejected:
 		conn.Close()
 		return nil, notRun("%s: %s", addr, rep.Message)
@@ -143,20 +228,34 @@ func (n *Node) SendDelivery(ctx context.Context, addr string, job []byte) (*Deli
 	}
 }
 
-// serveDelivery runs one job on a 'D' connection: request, reply, then the
-// leader's epilogue.
+// serveDelivery runs the jobs of a 'D' connection one after the other:
+// request, reply, then the leader's epilogue, for each job.
 func (n *Node) serveDelivery(ctx context.Context, conn net.Conn) {
-	conn.SetReadDeadline(time.Now().Add(readRequestTimeout))
-	b, err := readFrame(conn)
-	if err != nil {
-		n.log.Debug("delivery request not read", "remote", conn.RemoteAddr().String(), "error", err)
-		return
+	wait := readRequestTimeout
+	for {
+		conn.SetReadDeadline(time.Now().Add(wait))
+		b, err := readFrame(conn)
+		if err != nil {
+			if wait == readRequestTimeout {
+				n.log.Debug("delivery request not read", "remote", conn.RemoteAddr().String(), "error", err)
+			}
+			return
+		}
+		conn.SetReadDeadline(time.Time{})
+		if !n.serveJob(ctx, conn, b) {
+			return
+		}
+		wait = jobConnIdle
 	}
-	conn.SetReadDeadline(time.Time{})
+}
+
+// serveJob runs one job and reports whether the connection may carry the
+// next one.
+func (n *Node) serveJob(ctx context.Context, conn net.Conn, b []byte) bool {
 	req, leader, rep := n.admitDelivery(ctx, conn, b)
 	if req == nil {
 		n.writeReply(conn, rep)
-		return
+		return false
 	}
 
 	// The job runs under the lease: it ends when the leader hangs up (the
@@ -184,7 +283,9 @@ func (n *Node) serveDelivery(ctx context.Context, conn net.Conn) {
 	case errors.Is(err, ErrJobAborted):
 		// No reply: the leader sees a lost connection and, once this
 		// node's lease is surely over, runs the job elsewhere.
-		return
+		conn.SetReadDeadline(time.Now())
+		<-hungUp
+		return false
 	case err != nil:
 		rep = reply{Code: codeRejected, Message: err.Error()}
 	default:
@@ -193,19 +294,23 @@ func (n *Node) serveDelivery(ctx context.Context, conn net.Conn) {
 	select {
 	case <-hungUp:
 		// The leader hung up (or broke the protocol) before the result.
-		return
+		return false
 	default:
 	}
 	if !n.writeReply(conn, rep) || rep.Code != codeOK {
 		conn.SetReadDeadline(time.Now())
 		<-hungUp
-		return
+		return false
 	}
 	conn.SetReadDeadline(time.Now().Add(epilogueTimeout))
 	<-hungUp
-	if epilogueErr == nil && len(epilogue) > 0 {
+	if epilogueErr != nil {
+		return false
+	}
+	if len(epilogue) > 0 {
 		n.cfg.Deliveries.Epilogue(epilogue)
 	}
+	return true
 }
 
 // admitDelivery decodes a job request and checks that this node may run
@@ -318,4 +423,32 @@ func peerName(conn net.Conn) (string, error) {
 		return "", fmt.Errorf("cluster: peer certificate: %w", err)
 	}
 	return name, nil
+}
+
+// peerStillOpen reports whether an idle connection has neither been closed
+// by its peer nor received anything unexpected: a member that restarted
+// closed it, and a job sent on it would fail only after it was written,
+// with an outcome the leader would have to treat as unknown.
+func peerStillOpen(c net.Conn) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	open := false
+	err = raw.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// Nothing to read (EAGAIN) is the healthy idle state; 0 bytes is
+		// the peer's FIN; data is a protocol violation.
+		open = n < 0 && errors.Is(err, syscall.EAGAIN)
+		return true
+	})
+	return err == nil && open
 }

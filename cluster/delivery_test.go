@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -123,6 +124,56 @@ func TestSendDeliveryRunsJobOnFollower(t *testing.T) {
 	jobs, _ := handlers[f.name].snapshot()
 	if len(jobs) != 3 {
 		t.Fatalf("follower ran %v", jobs)
+	}
+}
+
+// Jobs to the same node share one connection, one job after the other; a
+// connection its node closed (a restart) is not used for the next job.
+func TestDeliveryConnectionReused(t *testing.T) {
+	c, handlers := deliveryCluster(t)
+	lead, f := c.leader(), c.follower()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	idle := func() []net.Conn {
+		lead.node.jobConns.mu.Lock()
+		defer lead.node.jobConns.mu.Unlock()
+		var out []net.Conn
+		for _, ic := range lead.node.jobConns.idle[f.addr] {
+			out = append(out, ic.conn)
+		}
+		return out
+	}
+	run := func(job string) {
+		t.Helper()
+		call, err := lead.node.SendDelivery(ctx, f.addr, []byte(job))
+		if err != nil {
+			t.Fatalf("%s: %v", job, err)
+		}
+		if string(call.Result) != "done:"+job {
+			t.Fatalf("%s: result %q", job, call.Result)
+		}
+		if err := call.Finish([]byte("log " + job)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("first")
+	first := idle()
+	run("second")
+	if second := idle(); len(first) != 1 || len(second) != 1 || first[0] != second[0] {
+		t.Fatalf("idle connections after two jobs: %v then %v; want the same one", first, second)
+	}
+	if !poll(waitLong, func() bool { _, ep := handlers[f.name].snapshot(); return len(ep) == 2 }) {
+		t.Fatal("epilogues of both jobs never arrived")
+	}
+
+	f.stop()
+	f.start(nil)
+	if !poll(waitLong, func() bool { _, id := f.node.raft.LeaderWithID(); return string(id) == lead.name }) {
+		t.Fatal("restarted follower never heard from the leader")
+	}
+	run("after-restart")
+	if after := idle(); len(after) != 1 || after[0] == first[0] {
+		t.Fatalf("idle connections after the restart: %v (before %v)", after, first)
 	}
 }
 

@@ -119,6 +119,9 @@ func (n *Node) call(ctx context.Context, addr string, self bool, proto byte, req
 	if err != nil {
 		return nil, false, err
 	}
+	if proto == protoForward {
+		return n.fwd.roundTrip(ctx, addr, payload)
+	}
 	conn, err := n.dialer.dial(ctx, addr, proto)
 	if err != nil {
 		return nil, false, err
@@ -138,11 +141,15 @@ func (n *Node) call(ctx context.Context, addr string, self bool, proto byte, req
 	return rep, true, err
 }
 
-// serveConn answers one request on a forward, membership or delivery
-// connection.
+// serveConn serves a connection of the forward, membership or delivery
+// protocol.
 func (n *Node) serveConn(ctx context.Context, proto byte, conn net.Conn) {
-	if proto == protoDeliver {
+	switch proto {
+	case protoDeliver:
 		n.serveDelivery(ctx, conn)
+		return
+	case protoForward:
+		n.serveStream(ctx, conn)
 		return
 	}
 	conn.SetReadDeadline(time.Now().Add(readRequestTimeout))
@@ -151,19 +158,7 @@ func (n *Node) serveConn(ctx context.Context, proto byte, conn net.Conn) {
 		n.log.Debug("cluster request not read", "remote", conn.RemoteAddr().String(), "error", err)
 		return
 	}
-	var rep reply
-	if req, err := decodeRequest(proto, b); err != nil {
-		rep = reply{Code: codeRejected, Message: err.Error()}
-	} else {
-		rctx, cancel := context.WithTimeout(ctx, req.timeout())
-		select {
-		case <-n.started:
-			rep = n.handle(rctx, req)
-		case <-rctx.Done():
-			rep = reply{Code: codeNoQuorum, Message: "node is starting"}
-		}
-		cancel()
-	}
+	rep := n.serveRequest(ctx, proto, b)
 	out, err := encodeReply(&rep)
 	if err != nil {
 		n.log.Error("cluster reply not encoded", "error", err)
@@ -172,6 +167,22 @@ func (n *Node) serveConn(ctx context.Context, proto byte, conn net.Conn) {
 	conn.SetWriteDeadline(time.Now().Add(writeReplyTimeout))
 	if err := writeFrame(conn, out); err != nil {
 		n.log.Debug("cluster reply not sent", "remote", conn.RemoteAddr().String(), "error", err)
+	}
+}
+
+// serveRequest decodes and runs one request from another node.
+func (n *Node) serveRequest(ctx context.Context, proto byte, b []byte) reply {
+	req, err := decodeRequest(proto, b)
+	if err != nil {
+		return reply{Code: codeRejected, Message: err.Error()}
+	}
+	rctx, cancel := context.WithTimeout(ctx, req.timeout())
+	defer cancel()
+	select {
+	case <-n.started:
+		return n.handle(rctx, req)
+	case <-rctx.Done():
+		return reply{Code: codeNoQuorum, Message: "node is starting"}
 	}
 }
 

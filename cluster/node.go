@@ -38,6 +38,8 @@ type Node struct {
 	closeTr   io.Closer
 	mux       *mux    // nil for a single node without listener
 	dialer    *dialer // nil likewise
+	fwd       *forwarder
+	jobConns  jobPool // idle delivery job connections (delivery.go)
 
 	// started is closed once raft is set; requests arriving earlier wait.
 	started chan struct{}
@@ -165,6 +167,7 @@ func (n *Node) openTransport() error {
 		return err
 	}
 	n.dialer = &dialer{client: auth.clientConfig()}
+	n.fwd = newForwarder(n.dialer)
 	n.mux = newMux(ln, auth.serverConfig(), n.log.Named("cluster"), n.serveConn)
 	tr := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  &streamLayer{m: n.mux, d: n.dialer, advertise: advertiseAddr(n.addr)},
@@ -287,6 +290,10 @@ func (n *Node) close() {
 	if n.closeTr != nil {
 		n.closeTr.Close()
 	}
+	if n.fwd != nil {
+		n.fwd.close()
+	}
+	n.jobConns.closeAll()
 	if n.mux != nil {
 		n.mux.close()
 	}

@@ -15,7 +15,7 @@ import (
 // selects what the connection carries.
 const (
 	protoRaft    byte = 'R' // hashicorp/raft's own RPCs, handed to the transport
-	protoForward byte = 'F' // one forwarded queue command
+	protoForward byte = 'F' // a stream of forwarded queue commands (stream.go)
 	protoMember  byte = 'M' // one membership or status request
 	protoDeliver byte = 'D' // one delivery job from the leader (delivery.go)
 )
