@@ -7,13 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/yubin-mta/yubin/internal/sinkdump"
 )
 
 const clusterSecret = "integration-test-cluster-secret-0123456789"
@@ -152,8 +153,6 @@ func startSink(t *testing.T) *sink {
 	return s
 }
 
-var messageIDRE = regexp.MustCompile(`(?mi)^Message-ID: (<[^>]+>)`)
-
 // waitAll waits until every acknowledged message reached the sink; on
 // timeout it names what is missing and what the nodes logged about it.
 func (s *sink) waitAll(t *testing.T, l *load, nodes []*node) map[string]int {
@@ -189,17 +188,7 @@ func (s *sink) waitAll(t *testing.T, l *load, nodes []*node) map[string]int {
 
 // received counts deliveries per Message-ID.
 func (s *sink) received() map[string]int {
-	got := map[string]int{}
-	files, _ := filepath.Glob(filepath.Join(s.dir, "*"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, m := range messageIDRE.FindAllSubmatch(b, -1) {
-			got[string(m[1])]++
-		}
-	}
+	got, _ := sinkdump.CountMessageIDs(s.dir)
 	return got
 }
 

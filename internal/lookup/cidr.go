@@ -7,16 +7,10 @@ import (
 	"strings"
 )
 
-// CIDRTable is a compiled cidr_table(5): "network/prefix result" or
+// ParseCIDR parses cidr_table(5) source text: "network/prefix result" or
 // "address result" rules, "!" negation and if/endif blocks, first match
 // wins. Keys that are not IP addresses match nothing.
-type CIDRTable struct {
-	name string
-	list ruleList
-}
-
-// ParseCIDR parses cidr_table(5) source text.
-func ParseCIDR(name string, r io.Reader) (*CIDRTable, error) {
+func ParseCIDR(name string, r io.Reader) (*PatternTable, error) {
 	src, err := readSource(name, r)
 	if err != nil {
 		return nil, err
@@ -25,55 +19,27 @@ func ParseCIDR(name string, r io.Reader) (*CIDRTable, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CIDRTable{name: name, list: *list}, nil
+	return &PatternTable{name: name, rules: list}, nil
 }
 
-// Lookup matches key, an IPv4 or IPv6 address, against the rules.
-func (t *CIDRTable) Lookup(key string) (string, bool, error) { return t.list.lookup(key) }
-
-// Name is the name given to ParseCIDR.
-func (t *CIDRTable) Name() string { return t.name }
-
-// IsPattern reports that keys are patterns (see IsPattern).
-func (t *CIDRTable) IsPattern() bool { return true }
-
 func compileCIDRRules(src *source) (*ruleList, error) {
-	b := &blockParser{src: src}
-	for _, l := range src.lines {
-		keyword, rest := statement(l.text)
-		switch keyword {
-		case "endif":
-			if rest != "" {
-				return nil, src.errorf(l.line, "extra text after ENDIF: %q", rest)
-			}
-			if err := b.addEndif(l.line); err != nil {
-				return nil, err
-			}
-			continue
-		case "if":
-			pattern, extra, _ := strings.Cut(rest, " ")
-			if strings.TrimSpace(extra) != "" {
-				return nil, src.errorf(l.line, "extra text after IF statement: %q", extra)
-			}
-			r, err := parseCIDRPattern(pattern)
-			if err != nil {
-				return nil, src.errorf(l.line, "%v", err)
-			}
-			b.addIf(r, l.line)
-			continue
+	ifRule := func(rest string) (rule, error) {
+		pattern, extra, _ := strings.Cut(rest, " ")
+		if strings.TrimSpace(extra) != "" {
+			return rule{}, fmt.Errorf("extra text after IF statement: %q", extra)
 		}
-		pattern, result, ok := splitKeyValue(l.text)
+		return parseCIDRPattern(pattern)
+	}
+	plainRule := func(text string) (rule, error) {
+		pattern, result, ok := splitKeyValue(text)
 		if !ok {
-			return nil, src.errorf(l.line, "no lookup result after %q", pattern)
+			return rule{}, fmt.Errorf("no lookup result after %q", pattern)
 		}
 		r, err := parseCIDRPattern(pattern)
-		if err != nil {
-			return nil, src.errorf(l.line, "%v", err)
-		}
 		r.result = template{{literal: result}}
-		b.rules = append(b.rules, r)
+		return r, err
 	}
-	rules, err := b.finish()
+	rules, err := compileBlocks(src, ifRule, plainRule)
 	if err != nil {
 		return nil, err
 	}

@@ -113,17 +113,8 @@ func openPatternTable(spec, name string, compile compileFunc) (Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &inlinePatternTable{name: spec, table: table}, nil
+	return &PatternTable{name: spec, rules: table}, nil
 }
-
-type inlinePatternTable struct {
-	name  string
-	table compiledTable
-}
-
-func (t *inlinePatternTable) Lookup(key string) (string, bool, error) { return t.table.lookup(key) }
-func (t *inlinePatternTable) Name() string                            { return t.name }
-func (t *inlinePatternTable) IsPattern() bool                         { return true }
 
 // renamed keeps the configured name of a proxy: table.
 type renamed struct {

@@ -66,6 +66,54 @@ func (l *ruleList) lookup(key string) (string, bool, error) {
 }
 
 // blockParser tracks if/endif nesting while rules are appended.
+// PatternTable is a compiled regexp:, pcre: or cidr: table, from a file
+// or inline: rules tried in order, with if/endif blocks; first match wins.
+type PatternTable struct {
+	name  string
+	rules compiledTable
+}
+
+// Lookup applies the rules to key.
+func (t *PatternTable) Lookup(key string) (string, bool, error) { return t.rules.lookup(key) }
+
+// Name is the table's name as given.
+func (t *PatternTable) Name() string { return t.name }
+
+// IsPattern reports that keys are patterns (see IsPattern).
+func (t *PatternTable) IsPattern() bool { return true }
+
+// compileBlocks runs the line loop that regexp, pcre and cidr tables share:
+// "endif" closes a block, "if PATTERN" opens one (ifRule parses what
+// follows "if"), any other line is a rule with a result (plainRule).
+func compileBlocks(src *source, ifRule, plainRule func(text string) (rule, error)) ([]rule, error) {
+	b := &blockParser{src: src}
+	for _, l := range src.lines {
+		keyword, rest := statement(l.text)
+		switch keyword {
+		case "endif":
+			if rest != "" {
+				return nil, src.errorf(l.line, "extra text after ENDIF: %q", rest)
+			}
+			if err := b.addEndif(l.line); err != nil {
+				return nil, err
+			}
+		case "if":
+			r, err := ifRule(rest)
+			if err != nil {
+				return nil, src.errorf(l.line, "%v", err)
+			}
+			b.addIf(r, l.line)
+		default:
+			r, err := plainRule(l.text)
+			if err != nil {
+				return nil, src.errorf(l.line, "%v", err)
+			}
+			b.rules = append(b.rules, r)
+		}
+	}
+	return b.finish()
+}
+
 type blockParser struct {
 	src   *source
 	rules []rule

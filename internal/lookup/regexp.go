@@ -1,6 +1,7 @@
 package lookup
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -23,13 +24,8 @@ const (
 	PCRE
 )
 
-// PatternTable is a compiled regexp: or pcre: table.
-type PatternTable struct {
-	name string
-	list ruleList
-}
-
-// ParseRegexp parses regexp_table(5) or pcre_table(5) source text.
+// ParseRegexp parses regexp_table(5) or pcre_table(5) source text; the
+// table applies its rules to the whole key.
 func ParseRegexp(name string, r io.Reader, d Dialect) (*PatternTable, error) {
 	src, err := readSource(name, r)
 	if err != nil {
@@ -39,56 +35,29 @@ func ParseRegexp(name string, r io.Reader, d Dialect) (*PatternTable, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PatternTable{name: name, list: *list}, nil
+	return &PatternTable{name: name, rules: list}, nil
 }
 
-// Lookup applies the rules to the whole key.
-func (t *PatternTable) Lookup(key string) (string, bool, error) { return t.list.lookup(key) }
-
-// Name is the name given to ParseRegexp.
-func (t *PatternTable) Name() string { return t.name }
-
-// IsPattern reports that keys are patterns (see IsPattern).
-func (t *PatternTable) IsPattern() bool { return true }
-
 func compileRegexpRules(src *source, d Dialect) (*ruleList, error) {
-	b := &blockParser{src: src}
-	for _, l := range src.lines {
-		keyword, rest := statement(l.text)
-		switch keyword {
-		case "endif":
-			if rest != "" {
-				return nil, src.errorf(l.line, "extra text after ENDIF: %q", rest)
-			}
-			if err := b.addEndif(l.line); err != nil {
-				return nil, err
-			}
-			continue
-		case "if":
-			r, after, err := parseRegexpPattern(rest, d)
-			if err != nil {
-				return nil, src.errorf(l.line, "%v", err)
-			}
-			if after != "" {
-				return nil, src.errorf(l.line, "extra text after IF statement: %q", after)
-			}
-			b.addIf(r.rule, l.line)
-			continue
+	ifRule := func(rest string) (rule, error) {
+		r, after, err := parseRegexpPattern(rest, d)
+		if err == nil && after != "" {
+			err = fmt.Errorf("extra text after IF statement: %q", after)
 		}
-		r, result, err := parseRegexpPattern(l.text, d)
+		return r.rule, err
+	}
+	plainRule := func(text string) (rule, error) {
+		r, result, err := parseRegexpPattern(text, d)
 		if err != nil {
-			return nil, src.errorf(l.line, "%v", err)
+			return rule{}, err
 		}
 		if result == "" {
-			return nil, src.errorf(l.line, "no replacement text after pattern")
+			return rule{}, errors.New("no replacement text after pattern")
 		}
 		r.result, err = parseTemplate(result, r.groups, r.negate)
-		if err != nil {
-			return nil, src.errorf(l.line, "%v", err)
-		}
-		b.rules = append(b.rules, r.rule)
+		return r.rule, err
 	}
-	rules, err := b.finish()
+	rules, err := compileBlocks(src, ifRule, plainRule)
 	if err != nil {
 		return nil, err
 	}

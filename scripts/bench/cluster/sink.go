@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/yubin-mta/yubin/internal/sinkdump"
 )
 
 // sink is Postfix's smtp-sink with running counters (-c), as in the shared
@@ -109,20 +111,8 @@ func (s *sink) waitCount(want int, deadline time.Time) (time.Time, error) {
 	}
 }
 
-var messageIDRE = regexp.MustCompile(`(?mi)^Message-ID: (<[^>]+>)`)
-
 // received counts the dumped deliveries per Message-ID.
 func (s *sink) received() map[string]int {
-	got := map[string]int{}
-	files, _ := filepath.Glob(filepath.Join(s.dumpDir, "*"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, m := range messageIDRE.FindAllSubmatch(b, -1) {
-			got[string(m[1])]++
-		}
-	}
+	got, _ := sinkdump.CountMessageIDs(s.dumpDir)
 	return got
 }
