@@ -1,16 +1,12 @@
 package queue
 
-import (
-	"strconv"
-
-	"github.com/hashicorp/raft"
-)
+import "github.com/hashicorp/raft"
 
 // ApplyBatch implements raft.BatchingFSM. Raft hands over every entry
 // committed together; the bodies of the batch's new messages are written
-// first, into one segment file (creating files is the costly part of
-// accepting mail), then the entries are applied one by one, in log order,
-// exactly as Apply would.
+// first, with one call appending them to the body store's current segment,
+// then the entries are applied one by one, in log order, exactly as Apply
+// would.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	cmds := make([]*Command, len(logs))
 	written := make([]bool, len(logs))
@@ -37,7 +33,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	}
 	f.mu.RUnlock()
 
-	// One segment file for all the batch's new bodies.
+	// All the batch's new bodies at once; if that fails, none is stored.
 	refs := make([]BodyRef, len(logs))
 	var segErr error
 	if len(jobs) > 0 {
@@ -45,7 +41,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		for k, i := range jobs {
 			bodies[k] = cmds[i].Body
 		}
-		got, err := f.bodies.writeSegment("b"+strconv.FormatUint(logs[jobs[0]].Index, 10), bodies)
+		got, err := f.bodies.writeBodies(bodies)
 		segErr = err
 		for k, i := range jobs {
 			if err == nil {

@@ -40,6 +40,7 @@ func newFSM(t *testing.T) *FSM {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(f.bodies.close)
 	return f
 }
 
@@ -246,6 +247,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer fsm.bodies.close()
 		fsm.ApplyCommand(c)
 	})
 }
@@ -320,7 +322,8 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 	}
 }
 
-// A batch's bodies share one segment file, which goes with its last message.
+// A batch's bodies go into the current segment, which outlives its last
+// message while it is current and goes once it is ended too.
 func TestSegmentLifetime(t *testing.T) {
 	f := newFSM(t)
 	ids := []string{"HHHHHHHHHHHH0001", "HHHHHHHHHHHH0002", "HHHHHHHHHHHH0003"}
@@ -337,8 +340,8 @@ func TestSegmentLifetime(t *testing.T) {
 		}
 		return names
 	}
-	if s := segments(); len(s) != 1 || s[0] != "b10" {
-		t.Fatalf("segments %v, want [b10]", s)
+	if s := segments(); len(s) != 1 || s[0] != "s1" {
+		t.Fatalf("segments %v, want [s1]", s)
 	}
 	for i, id := range ids {
 		rc, err := f.Body(id)
@@ -357,8 +360,14 @@ func TestSegmentLifetime(t *testing.T) {
 		t.Fatalf("segment removed while a message still uses it: %v", s)
 	}
 	f.ApplyCommand(&Command{Type: CmdDelete, IDs: ids[2:]})
+	if s := segments(); len(s) != 1 {
+		t.Fatalf("current segment removed: %v", s)
+	}
+	f.bodies.mu.Lock()
+	f.bodies.rotateLocked()
+	f.bodies.mu.Unlock()
 	if s := segments(); len(s) != 0 {
-		t.Fatalf("segments left: %v", s)
+		t.Fatalf("segments left after rotation: %v", s)
 	}
 	b, err := io.ReadAll(held)
 	held.Close()
