@@ -124,7 +124,7 @@ func (n *Node) open() error {
 			return fmt.Errorf("cluster: bootstrap: %w", err)
 		}
 	}
-	r, err := raft.NewRaft(rc, n.fsm, w, w, snaps, n.transport)
+	r, err := raft.NewRaft(rc, n.fsm, newLogCache(w), w, snaps, n.transport)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
