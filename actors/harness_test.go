@@ -25,11 +25,17 @@ type raftApplier struct {
 	idx  uint64
 	cmds []queue.Command
 	fail func(*queue.Command) error // injected commit failures
+	// slow, when set, is how long a command takes to commit (outside the
+	// lock, as concurrent Raft commits overlap).
+	slow func(*queue.Command) time.Duration
 }
 
 func (a *raftApplier) Apply(ctx context.Context, c *queue.Command) (queue.ApplyResult, error) {
 	if err := ctx.Err(); err != nil {
 		return queue.ApplyResult{}, err
+	}
+	if a.slow != nil {
+		time.Sleep(a.slow(c))
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -15,6 +15,9 @@ type (
 	flushRequest struct{}
 	stopRequest  struct{}
 	scanTick     struct{ periodic bool }
+	// checkPending makes the qmgr look at the messages that events named
+	// since the last check, all at once.
+	checkPending struct{}
 	// destIdle says a destination has nothing to do after receiving
 	// `received` jobs; the qmgr stops it if it has not sent it more since.
 	destIdle struct {
@@ -51,6 +54,10 @@ type qmgr struct {
 	backlog  bool                 // due messages were left out by the active limit
 	stopping bool
 
+	// Messages named by events, checked together (see event).
+	pending     []string
+	checkQueued bool
+
 	runTimer Stopper
 	dueTimer Stopper
 	dueAt    time.Time
@@ -76,6 +83,10 @@ func (m *qmgr) Receive(ctx actor.Context) {
 		m.stopTimers()
 	case *queueEvent:
 		m.event(ctx, msg.ev)
+	case checkPending:
+		ids := m.pending
+		m.pending, m.checkQueued = nil, false
+		m.check(ctx, ids)
 	case scanTick:
 		if msg.periodic {
 			m.armRun(ctx)
@@ -255,7 +266,15 @@ func (m *qmgr) event(ctx actor.Context, ev queue.Event) {
 		m.reviveAll(ctx)
 		m.scan(ctx)
 	case queue.CmdEnqueue, queue.CmdRelease, queue.CmdRequeue, queue.CmdDefer:
-		m.check(ctx, ev.IDs)
+		// Activating commits through Raft and the qmgr waits for it; one
+		// commit per event would cap activations at one per commit
+		// latency. The IDs are collected instead, and every event that
+		// arrived meanwhile is handled by the one check queued behind them.
+		m.pending = append(m.pending, ev.IDs...)
+		if !m.checkQueued {
+			m.checkQueued = true
+			ctx.Send(ctx.Self(), checkPending{})
+		}
 	case queue.CmdDelete:
 		for _, id := range ev.IDs {
 			delete(m.warned, id)

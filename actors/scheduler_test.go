@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -47,6 +48,34 @@ func TestDeliveredMessageIsRemovedAndLogged(t *testing.T) {
 	}
 	if act := h.applier.commands(queue.CmdActivate); len(act) != 1 || act[0].Node != "n1" {
 		t.Errorf("CmdActivate commits: %+v", act)
+	}
+}
+
+// While an activation commits, newly enqueued messages gather; the next
+// check activates them with one commit, not one each.
+func TestActivationsAreBatched(t *testing.T) {
+	h := newHarness(t)
+	h.applier.slow = func(c *queue.Command) time.Duration {
+		if c.Type == queue.CmdActivate {
+			return 20 * time.Millisecond
+		}
+		return 0
+	}
+	h.start()
+	var ids []string
+	for i := range 60 {
+		ids = append(ids, h.enqueue("s@example.org", 0, fmt.Sprintf("u%d@example.com", i)))
+	}
+	for _, id := range ids {
+		h.waitLog(id + ": removed")
+	}
+	act := h.applier.commands(queue.CmdActivate)
+	n := 0
+	for _, c := range act {
+		n += len(c.IDs)
+	}
+	if n != len(ids) || len(act) > 10 {
+		t.Fatalf("%d CmdActivate commits for %d IDs (%d messages); want them batched", len(act), n, len(ids))
 	}
 }
 
