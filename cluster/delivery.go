@@ -30,6 +30,12 @@ type DeliveryHandler interface {
 	// result (the job's mail log lines). It is not called when the leader
 	// sent nothing or hung up.
 	Epilogue(data []byte)
+	// Unrecorded gets a job and the result Deliver returned for it when the
+	// leader never confirmed that it recorded the result: it hung up or
+	// died after the job ran. Without a record the next leader runs the
+	// job again; the handler may commit what must not be repeated. It runs
+	// in its own goroutine.
+	Unrecorded(job, result []byte)
 }
 
 // ErrJobNotRun marks a delivery job that certainly did not start on the
@@ -291,13 +297,21 @@ func (n *Node) serveJob(ctx context.Context, conn net.Conn, b []byte) bool {
 	default:
 		rep = reply{Code: codeOK, Payload: result}
 	}
+	// The job ran, but from here on the leader may never record its result.
+	unrecorded := func() {
+		if rep.Code == codeOK {
+			go n.cfg.Deliveries.Unrecorded(req.Data, result)
+		}
+	}
 	select {
 	case <-hungUp:
 		// The leader hung up (or broke the protocol) before the result.
+		unrecorded()
 		return false
 	default:
 	}
 	if !n.writeReply(conn, rep) || rep.Code != codeOK {
+		unrecorded()
 		conn.SetReadDeadline(time.Now())
 		<-hungUp
 		return false
@@ -305,6 +319,9 @@ func (n *Node) serveJob(ctx context.Context, conn net.Conn, b []byte) bool {
 	conn.SetReadDeadline(time.Now().Add(epilogueTimeout))
 	<-hungUp
 	if epilogueErr != nil {
+		// The leader got the result but went away before it said it had
+		// recorded it; recording it twice is harmless.
+		unrecorded()
 		return false
 	}
 	if len(epilogue) > 0 {

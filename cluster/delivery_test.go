@@ -19,8 +19,10 @@ type recordingHandler struct {
 	mu        sync.Mutex
 	jobs      []string
 	epilogues []string
-	started   chan struct{} // closed when a blocking job runs
-	ended     chan error    // the cause that ended a blocking job
+	// unrecorded are "job=result" of jobs whose leader never confirmed.
+	unrecorded []string
+	started    chan struct{} // closed when a blocking job runs
+	ended      chan error    // the cause that ended a blocking job
 }
 
 func newRecordingHandler() *recordingHandler {
@@ -49,6 +51,18 @@ func (h *recordingHandler) Epilogue(data []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.epilogues = append(h.epilogues, string(data))
+}
+
+func (h *recordingHandler) Unrecorded(job, result []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.unrecorded = append(h.unrecorded, string(job)+"="+string(result))
+}
+
+func (h *recordingHandler) unrecordedJobs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.unrecorded...)
 }
 
 func (h *recordingHandler) snapshot() (jobs, epilogues []string) {
@@ -97,6 +111,9 @@ func TestSendDeliveryRunsJobOnFollower(t *testing.T) {
 	}
 	if _, ep := handlers[f.name].snapshot(); ep[0] != "log lines" {
 		t.Fatalf("epilogue %q", ep)
+	}
+	if u := handlers[f.name].unrecordedJobs(); len(u) != 0 {
+		t.Fatalf("a job with its epilogue reported as unrecorded: %v", u)
 	}
 
 	// A job the handler rejects was not run: the leader may go elsewhere.
@@ -203,6 +220,39 @@ func TestDeliveryCancelledWhenLeaderHangsUp(t *testing.T) {
 	}
 	if err := <-errc; err == nil || errors.Is(err, ErrJobNotRun) {
 		t.Fatalf("a job that ran reported %v", err)
+	}
+	// Its result never reached the leader: the handler hears of it.
+	if !poll(waitLong, func() bool { return len(h.unrecordedJobs()) == 1 }) || h.unrecordedJobs()[0] != "block=cancelled" {
+		t.Fatalf("unrecorded: %v", h.unrecordedJobs())
+	}
+}
+
+// A leader that takes the result but closes without the epilogue may not
+// have recorded it; one that sends the epilogue has.
+func TestDeliveryWithoutEpilogueIsUnrecorded(t *testing.T) {
+	c, handlers := deliveryCluster(t)
+	lead, f := c.leader(), c.follower()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	h := handlers[f.name]
+	call, err := lead.node.SendDelivery(ctx, f.addr, []byte("recorded"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Finish([]byte("lines")); err != nil {
+		t.Fatal(err)
+	}
+	call, err = lead.node.SendDelivery(ctx, f.addr, []byte("dropped"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call.Close()
+	if !poll(waitLong, func() bool { return len(h.unrecordedJobs()) > 0 }) {
+		t.Fatal("a result the leader never confirmed was not reported")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := h.unrecordedJobs(); len(got) != 1 || got[0] != "dropped=done:dropped" {
+		t.Fatalf("unrecorded: %v", got)
 	}
 }
 

@@ -489,6 +489,50 @@ func (s deliveryServer) Epilogue(b []byte) {
 	}
 }
 
+// Unrecorded commits the plain successes of a job whose leader went away
+// before it recorded the results, so the next leader does not deliver them
+// again (see actors.UnrecordedResults), and then logs their delivery lines
+// here, where the delivery ran.
+func (s deliveryServer) Unrecorded(jb, rb []byte) {
+	w, err := decodeJob(jb)
+	if err != nil {
+		return
+	}
+	job := w.job()
+	res, err := decodeResults(rb, job)
+	if err != nil {
+		s.n.log.Printf("qmgr", "warning: %s: results of a job whose leader went away: %v", job.QueueID, err)
+		return
+	}
+	cmd, lines := actors.UnrecordedResults(job, res, time.Now())
+	if cmd == nil {
+		return
+	}
+	// The old leader is usually dead, and this node may not have noticed
+	// yet: a first attempt can go to it and end with an unknown outcome.
+	// Recording a final result twice is harmless, so unlike a submission
+	// it is simply tried again until a new leader takes it.
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	var r queue.ApplyResult
+	for {
+		r, err = s.n.apply(ctx, cmd)
+		if err == nil || !errors.Is(err, cluster.ErrNoQuorum) || !sleepCtx(ctx, 100*time.Millisecond) {
+			break
+		}
+	}
+	if err != nil {
+		s.n.log.Printf("qmgr", "warning: %s: delivered, but the result is not recorded (the leader went away): %v; it may be delivered again", job.QueueID, err)
+		return
+	}
+	for _, l := range lines {
+		s.n.log.Printf(job.Transport, "%s", l)
+	}
+	if r.Removed {
+		s.n.log.Printf("qmgr", "%s: removed", job.QueueID)
+	}
+}
+
 // Wire format: JSON, one job per 'D' connection (cluster.SendDelivery).
 // The body is not sent; the executing node reads its own replica.
 

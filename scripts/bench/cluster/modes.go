@@ -249,13 +249,16 @@ func runFailover(o options) (string, error) {
 		}
 		prev = sm.count
 	}
-	// "In flight" at the kill, two ways: the deliveries running (the
-	// leader's gauge) and the messages acknowledged but not yet delivered.
-	queued := ackedAtKill - deliveredAtKill
-	line := fmt.Sprintf("%s killed=leader load_s=%.3f acked=%d acked_at_kill=%d delivered_at_kill=%d lost=%d duplicates=%d deliveries_in_flight=%d queued_at_kill=%d dups_per_1000_queued=%.1f resume_s=%.2f longest_stall_s=%.2f p50_ms=%.1f p99_ms=%.1f pre_idle_pct=%d",
-		head(o, "failover"), loadS, ackedN-1, ackedAtKill-1, deliveredAtKill-1, lost, dups, inFlight, queued,
-		1000*float64(dups)/float64(max(queued, 1)), resume.Seconds(), stall.Seconds(),
-		ms(percentile(a.lat, 50)), ms(percentile(a.lat, 99)), idle)
+	// Duplicates are measured against the deliveries in flight at the kill
+	// (the leader's gauge): only those may repeat. queued_at_kill is what
+	// was acknowledged but not yet delivered.
+	per1000 := "-"
+	if inFlight > 0 {
+		per1000 = fmt.Sprintf("%.0f", 1000*float64(dups)/float64(inFlight))
+	}
+	line := fmt.Sprintf("%s killed=leader load_s=%.3f acked=%d acked_at_kill=%d delivered_at_kill=%d queued_at_kill=%d lost=%d duplicates=%d deliveries_in_flight=%d dups_per_1000_in_flight=%s resume_s=%.2f longest_stall_s=%.2f p50_ms=%.1f p99_ms=%.1f pre_idle_pct=%d",
+		head(o, "failover"), loadS, ackedN-1, ackedAtKill-1, deliveredAtKill-1, ackedAtKill-deliveredAtKill, lost, dups, inFlight, per1000,
+		resume.Seconds(), stall.Seconds(), ms(percentile(a.lat, 50)), ms(percentile(a.lat, 99)), idle)
 	if lost > 0 || ackedN < o.n+1 {
 		return line + " FAILED", fmt.Errorf("%d acknowledged messages lost, %d of %d acknowledged", lost, ackedN-1, o.n)
 	}
