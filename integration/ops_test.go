@@ -16,8 +16,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+
+	"github.com/yubin-mta/yubin/internal/peertest"
 )
 
 // Operations: /metrics, /healthz, /readyz and /status.json of real nodes,
@@ -76,43 +76,12 @@ func metrics(t *testing.T, base string) map[string]*dto.MetricFamily {
 	if err != nil || code != 200 {
 		t.Fatalf("GET %s/metrics: %d %v", base, code, err)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
-	return fams
-}
-
-// sample returns the value of the first sample of name whose labels
-// include want (a histogram's sample count); ok is false when none is.
-func sample(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.Metric {
-		for _, l := range m.Label {
-			if v, ok := want[l.GetName()]; ok && v != l.GetValue() {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
+	return peertest.ParseMetrics(t, body)
 }
 
 func expectSample(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels map[string]string, want float64) {
 	t.Helper()
-	got, ok := sample(fams, name, labels)
+	got, ok := peertest.MetricValue(fams, name, labels)
 	if !ok || got != want {
 		t.Errorf("%s%v = %v (present %v), want %v", name, labels, got, ok, want)
 	}
@@ -168,8 +137,8 @@ func TestOpsMetricsCountDeliveries(t *testing.T) {
 	var fams map[string]*dto.MetricFamily
 	waitFor(t, 10*time.Second, "delivered and sessions to settle", func() bool {
 		fams = metrics(t, base)
-		d, _ := sample(fams, "yubin_messages_delivered_total", map[string]string{"transport": "smtp"})
-		s, _ := sample(fams, "yubin_smtpd_sessions", nil)
+		d, _ := peertest.MetricValue(fams, "yubin_messages_delivered_total", map[string]string{"transport": "smtp"})
+		s, _ := peertest.MetricValue(fams, "yubin_smtpd_sessions", nil)
 		return d == total && s == 0
 	})
 	if got := sink.Messages(); got != total {
@@ -178,12 +147,12 @@ func TestOpsMetricsCountDeliveries(t *testing.T) {
 	expectSample(t, fams, "yubin_messages_delivered_total", map[string]string{"transport": "smtp"}, float64(sink.Messages()))
 	expectSample(t, fams, "yubin_messages_accepted_total", map[string]string{"service": "smtpd"}, total)
 	expectSample(t, fams, "yubin_messages_rejected_total", map[string]string{"class": "unknown_recipient"}, 1)
-	if v, _ := sample(fams, "yubin_messages_deferred_total", nil); v != 0 {
+	if v, _ := peertest.MetricValue(fams, "yubin_messages_deferred_total", nil); v != 0 {
 		t.Errorf("yubin_messages_deferred_total = %v, want none", v)
 	}
 	expectSample(t, fams, "yubin_delivery_delay_seconds", map[string]string{"transport": "smtp", "stage": "transmission"}, total)
 	expectSample(t, fams, "yubin_smtpd_sessions", nil, 0)
-	if c, _ := sample(fams, "yubin_smtpd_connections_total", nil); c < total+1 {
+	if c, _ := peertest.MetricValue(fams, "yubin_smtpd_connections_total", nil); c < total+1 {
 		t.Errorf("yubin_smtpd_connections_total = %v, want at least %d", c, total+1)
 	}
 	for _, state := range []string{"incoming", "active", "deferred", "hold"} {
@@ -195,10 +164,10 @@ func TestOpsMetricsCountDeliveries(t *testing.T) {
 	expectSample(t, fams, "yubin_scheduler_running", nil, 1)
 	expectSample(t, fams, "yubin_build_info", map[string]string{"version": "9.8.7-ops", "commit": "c0ffee1"}, 1)
 	// Every message is at least an enqueue, an activation and a result.
-	if c, _ := sample(fams, "yubin_raft_apply_seconds", map[string]string{"result": "ok"}); c < 2*total {
+	if c, _ := peertest.MetricValue(fams, "yubin_raft_apply_seconds", map[string]string{"result": "ok"}); c < 2*total {
 		t.Errorf("yubin_raft_apply_seconds count = %v, want at least %d commits", c, 2*total)
 	}
-	if c, _ := sample(fams, "yubin_raft_commit_index", nil); c < total {
+	if c, _ := peertest.MetricValue(fams, "yubin_raft_commit_index", nil); c < total {
 		t.Errorf("yubin_raft_commit_index = %v, want at least one entry per message", c)
 	}
 
@@ -282,7 +251,7 @@ func TestOpsReadyzMinority(t *testing.T) {
 		}
 		waitFor(t, 10*time.Second, "peer "+name+" reachable again", func() bool {
 			fams = metrics(t, bases[lone])
-			v, _ := sample(fams, "yubin_raft_peer_up", map[string]string{"peer": name})
+			v, _ := peertest.MetricValue(fams, "yubin_raft_peer_up", map[string]string{"peer": name})
 			return v == 1
 		})
 	}

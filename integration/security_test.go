@@ -7,15 +7,15 @@ import (
 	"net/textproto"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/yubin-mta/yubin/internal/peertest"
 )
 
 // captureSink is a minimal SMTP server that accepts every message and
@@ -195,62 +195,9 @@ func TestSubmissionAuthPasswdFile(t *testing.T) {
 	}
 }
 
-// startDovecotAuth runs a private Dovecot with only its auth service and
-// returns the auth client socket; users is a passwd-file.
-func startDovecotAuth(t *testing.T, users string) string {
-	t.Helper()
-	bin := needTool(t, "dovecot")
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := user.LookupGroupId(u.Gid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "dc") // unix socket paths must stay short
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.WriteFile(filepath.Join(dir, "users"), []byte(users), 0o600)
-	socket := filepath.Join(dir, "auth")
-	conf := fmt.Sprintf("base_dir = %[1]s/run\nstate_dir = %[1]s/state\nlog_path = %[1]s/dovecot.log\n"+
-		"protocols =\nlisten = 127.0.0.1\nssl = no\nauth_mechanisms = plain login\nauth_failure_delay = 0\n"+
-		"default_internal_user = %[2]s\ndefault_login_user = %[2]s\ndefault_internal_group = %[3]s\n"+
-		"passdb {\n  driver = passwd-file\n  args = %[1]s/users\n}\n"+
-		"userdb {\n  driver = static\n  args = uid=%[4]s gid=%[5]s home=%[1]s/home\n}\n"+
-		"service auth {\n  unix_listener %[6]s {\n    mode = 0600\n  }\n}\n", dir, u.Username, g.Name, u.Uid, u.Gid, socket)
-	confFile := filepath.Join(dir, "dovecot.conf")
-	os.WriteFile(confFile, []byte(conf), 0o600)
-	cmd := exec.Command(bin, "-F", "-c", confFile)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("dovecot: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	waitFor(t, 15*time.Second, "the dovecot auth socket", func() bool {
-		c, err := net.Dial("unix", socket)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return socket
-}
-
 func TestSubmissionAuthDovecot(t *testing.T) {
 	needTool(t, "swaks")
-	socket := startDovecotAuth(t, "dave:{PLAIN}dovecot-pw\n")
+	socket := peertest.StartDovecotAuth(t, "dave:{PLAIN}dovecot-pw\n")
 	sinkAddr, msgs := captureSink(t)
 	n, sub := submissionNode(t, sinkAddr, "  -o smtpd_sasl_type=dovecot\n  -o smtpd_sasl_path="+socket+"\n")
 	n.start()

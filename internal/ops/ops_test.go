@@ -13,11 +13,10 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/yubin-mta/yubin/actors"
 	"github.com/yubin-mta/yubin/cluster"
+	"github.com/yubin-mta/yubin/internal/peertest"
 	"github.com/yubin-mta/yubin/queue"
 )
 
@@ -113,47 +112,12 @@ func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
 	if code != 200 {
 		t.Fatalf("/metrics: %d %s", code, body)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("parse /metrics: %v\n%s", err, body)
-	}
-	return fams
-}
-
-// value finds the sample of family name whose labels include want.
-func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
-	t.Helper()
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.Metric {
-		labels := map[string]string{}
-		for _, l := range m.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if labels[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
+	return peertest.ParseMetrics(t, body)
 }
 
 func mustValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, want map[string]string, expect float64) {
 	t.Helper()
-	got, ok := value(t, fams, name, want)
+	got, ok := peertest.MetricValue(fams, name, want)
 	if !ok {
 		t.Errorf("%s%v: missing", name, want)
 		return

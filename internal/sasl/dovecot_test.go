@@ -4,108 +4,21 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// startDovecot runs a private Dovecot (auth service only) in the
-// foreground with a passwd-file passdb and returns its auth socket.
-func startDovecot(t *testing.T, users string) string {
-	t.Helper()
-	bin, err := exec.LookPath("dovecot")
-	if err != nil {
-		t.Skip("dovecot not installed (the CI installs dovecot-core)")
-	}
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := user.LookupGroupId(u.Gid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "dovecot") // short: unix socket paths are limited to 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.WriteFile(filepath.Join(dir, "users"), []byte(users), 0o600)
-	socket := filepath.Join(dir, "auth-client")
-	conf := fmt.Sprintf(`base_dir = %[1]s/run
-state_dir = %[1]s/state
-log_path = %[1]s/dovecot.log
-protocols =
-listen = 127.0.0.1
-ssl = no
-auth_mechanisms = plain login
-auth_failure_delay = 0
-default_internal_user = %[2]s
-default_login_user = %[2]s
-default_internal_group = %[3]s
-passdb {
-  driver = passwd-file
-  args = %[1]s/users
-}
-userdb {
-  driver = static
-  args = uid=%[4]s gid=%[5]s home=%[1]s/home
-}
-service auth {
-  unix_listener %[6]s {
-    mode = 0600
-  }
-}
-`, dir, u.Username, g.Name, u.Uid, u.Gid, socket)
-	confFile := filepath.Join(dir, "dovecot.conf")
-	os.WriteFile(confFile, []byte(conf), 0o600)
-	cmd := exec.Command(bin, "-F", "-c", confFile)
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start dovecot: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-			t.Fatalf("dovecot exited: %s\n%s", out, log)
-		default:
-		}
-		if c, err := net.Dial("unix", socket); err == nil {
-			c.Close()
-			return socket
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("dovecot auth socket %s did not appear", socket)
-	return ""
-}
+	"github.com/yubin-mta/yubin/internal/peertest"
+)
 
 func TestDovecotRealServer(t *testing.T) {
 	users := "alice:{BLF-CRYPT}" + bcryptHash(t, "secret") + "\n" +
 		"bob@example.com:{PLAIN}sp ace\\back=\n"
-	socket := startDovecot(t, users)
+	socket := peertest.StartDovecotAuth(t, users)
 	d := NewDovecot(socket)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
