@@ -98,25 +98,52 @@ func runAccept(o options) (string, error) {
 	return line, nil
 }
 
+// relayCluster starts smtp-sink (storing every message when dump is set)
+// and a cluster that relays to it, and returns once the cluster delivers:
+// a new leader waits yubin_delivery_takeover_delay before it does, so a
+// first message must have arrived. stop ends both.
+func relayCluster(o options, dump bool) (s *sink, nodes []*node, stop func(), err error) {
+	if s, err = startSink(o.root, dump); err != nil {
+		return nil, nil, nil, err
+	}
+	stop = s.stop
+	if nodes, err = newCluster(o, clusterSpec{relayhost: "[" + strings.Replace(s.addr, ":", "]:", 1), metrics: true, extraMain: o.extraMain}); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	stop = func() { stopCluster(nodes); s.stop() }
+	if err = startCluster(nodes); err == nil {
+		var code int
+		if _, code, err = transaction(nodes[0].smtp, warmUpID, payload(o.size)); err == nil && code != 250 {
+			err = fmt.Errorf("server said %d", code)
+		}
+		if err == nil {
+			_, err = s.waitCount(1, time.Now().Add(60*time.Second))
+		}
+		if err != nil {
+			err = fmt.Errorf("warm-up message: %w", err)
+		}
+	}
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return s, nodes, stop, nil
+}
+
+const warmUpID = "<warm-up@ybbench.invalid>"
+
 func runRelay(o options) (string, error) {
-	s, err := startSink(o.root, false)
+	s, nodes, stop, err := relayCluster(o, false)
 	if err != nil {
 		return "", err
 	}
-	defer s.stop()
-	nodes, err := newCluster(o, clusterSpec{relayhost: "[" + strings.Replace(s.addr, ":", "]:", 1), metrics: true, extraMain: o.extraMain})
-	if err != nil {
-		return "", err
-	}
-	defer stopCluster(nodes)
-	if err := startCluster(nodes); err != nil {
-		return "", err
-	}
+	defer stop()
 	m, err := measure(o, nodes, false)
 	if err != nil {
 		return head(o, "relay") + " FAILED", err
 	}
-	done, err := s.waitCount(o.n, time.Now().Add(o.timeout))
+	done, err := s.waitCount(1+o.n, time.Now().Add(o.timeout))
 	if err != nil {
 		return fmt.Sprintf("%s %s e2e=TIMEOUT", head(o, "relay"), m.fields(o.n)), err
 	}
@@ -127,35 +154,18 @@ func runRelay(o options) (string, error) {
 		return head(o, "relay") + " FAILED", err
 	}
 	line := fmt.Sprintf("%s %s e2e_s=%.3f e2e_msgs_per_s=%.1f delivered=%d queue_after=%d pre_idle_pct=%d",
-		head(o, "relay"), m.fields(o.n), e2e, float64(o.n)/e2e, s.count(), left, m.idle)
+		head(o, "relay"), m.fields(o.n), e2e, float64(o.n)/e2e, s.count()-1, left, m.idle)
 	return line, nil
 }
 
 func runFailover(o options) (string, error) {
-	s, err := startSink(o.root, true)
+	s, nodes, stop, err := relayCluster(o, true)
 	if err != nil {
 		return "", err
 	}
-	defer s.stop()
-	nodes, err := newCluster(o, clusterSpec{relayhost: "[" + strings.Replace(s.addr, ":", "]:", 1), metrics: true, extraMain: o.extraMain})
-	if err != nil {
-		return "", err
-	}
-	defer stopCluster(nodes)
-	if err := startCluster(nodes); err != nil {
-		return "", err
-	}
-	// Deliveries start once the leader's takeover delay has passed: wait
-	// for a first message to arrive, so the kill hits a cluster that is
-	// delivering.
-	if _, code, err := transaction(nodes[0].smtp, "<warm-up@ybbench.invalid>", payload(o.size)); err != nil || code != 250 {
-		return head(o, "failover") + " FAILED", fmt.Errorf("warm-up message: code %d: %v", code, err)
-	}
-	if _, err := s.waitCount(1, time.Now().Add(60*time.Second)); err != nil {
-		return head(o, "failover") + " FAILED", fmt.Errorf("warm-up message: %w", err)
-	}
+	defer stop()
 	idle := waitIdle(o.idleMin, o.idleWait)
-	a := &acked{ids: map[string]bool{"<warm-up@ybbench.invalid>": true}}
+	a := &acked{ids: map[string]bool{warmUpID: true}}
 	loaded := make(chan struct{})
 	t0 := time.Now()
 	go func() { sendAll(nodes, o.n, o.conc, o.size, t0.Add(o.timeout), a); close(loaded) }()
