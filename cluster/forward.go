@@ -77,13 +77,22 @@ func (n *Node) findLeader(ctx context.Context, avoid, hint string) (addr string,
 	if hint != "" && hint != avoid && hint != n.addr {
 		return hint, false, nil
 	}
-	avoidUntil := time.Now().Add(2 * n.raft.ReloadableConfig().HeartbeatTimeout)
+	heartbeat := n.raft.ReloadableConfig().HeartbeatTimeout
+	avoidUntil := time.Now().Add(2 * heartbeat)
+	// An election takes a heartbeat timeout or two. A node that finds no
+	// leader for ten is cut off from the majority; its caller, often an
+	// SMTP client waiting for the reply to DATA, is better served by a
+	// prompt "try again later" than by waiting out its whole deadline.
+	giveUp := time.Now().Add(10 * heartbeat)
 	t := time.NewTicker(leaderPoll)
 	defer t.Stop()
 	for {
 		la, id := n.raft.LeaderWithID()
 		if la != "" && (string(la) != avoid || time.Now().After(avoidUntil)) {
 			return string(la), string(id) == n.cfg.NodeName, nil
+		}
+		if time.Now().After(giveUp) {
+			return "", false, fmt.Errorf("%w: no leader for %v", ErrNoQuorum, 10*heartbeat)
 		}
 		select {
 		case <-ctx.Done():

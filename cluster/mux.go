@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -204,13 +206,50 @@ func (c *trackedConn) Close() error {
 // dialer opens authenticated connections to other nodes.
 type dialer struct {
 	client *tls.Config
+	local  net.Addr // source address of every connection; nil: the kernel's choice
+}
+
+// sourceAddr is the source address for connections to other nodes, given
+// the cluster listener's address: its IP (any port) when the listener is
+// bound to a specific one, so that on a multi-homed host node-to-node
+// traffic leaves from the cluster interface, as it arrives there; nil for a
+// listener on all addresses.
+func sourceAddr(listen net.Addr) net.Addr {
+	ta, ok := listen.(*net.TCPAddr)
+	if !ok || ta.IP == nil || ta.IP.IsUnspecified() {
+		return nil // not a typed nil: net.Dialer must see no address at all
+	}
+	return &net.TCPAddr{IP: ta.IP, Zone: ta.Zone}
+}
+
+// ipBindAddressNoPort is Linux's IP_BIND_ADDRESS_NO_PORT, which package
+// syscall lacks.
+const ipBindAddressNoPort = 24
+
+// bindAddressNoPort makes a socket bound to a source IP take its port at
+// connect time, as an unbound one does. Otherwise bind picks the port from
+// the range Linux keeps for bind(0), so a connection could hold the very
+// port a listener wants (a node restarting on its cluster port), and every
+// connection would need a port of its own even to different peers. Best
+// effort: without it the connection still works.
+func bindAddressNoPort(_, _ string, c syscall.RawConn) error {
+	if runtime.GOOS == "linux" {
+		c.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+		})
+	}
+	return nil
 }
 
 // dial connects to addr, completes the TLS handshake and selects proto.
 // Under TLS 1.3 the server checks our certificate after the client's side of
 // the handshake is done, so a refusal shows only on the first read.
 func (d *dialer) dial(ctx context.Context, addr string, proto byte) (net.Conn, error) {
-	td := &tls.Dialer{NetDialer: &net.Dialer{}, Config: d.client}
+	nd := &net.Dialer{}
+	if d.local != nil {
+		nd.LocalAddr, nd.Control = d.local, bindAddressNoPort
+	}
+	td := &tls.Dialer{NetDialer: nd, Config: d.client}
 	c, err := td.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to %s: %w", addr, err)

@@ -166,7 +166,7 @@ func (n *Node) openTransport() error {
 		ln.Close()
 		return err
 	}
-	n.dialer = &dialer{client: auth.clientConfig()}
+	n.dialer = &dialer{client: auth.clientConfig(), local: sourceAddr(ln.Addr())}
 	n.fwd = newForwarder(n.dialer)
 	n.mux = newMux(ln, auth.serverConfig(), n.log.Named("cluster"), n.serveConn)
 	tr := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
