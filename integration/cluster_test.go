@@ -124,11 +124,18 @@ type sink struct {
 
 func startSink(t *testing.T) *sink {
 	t.Helper()
+	return startSinkWith(t)
+}
+
+// startSinkWith starts smtp-sink with extra options before the usual ones.
+func startSinkWith(t *testing.T, opts ...string) *sink {
+	t.Helper()
 	bin := needTool(t, "smtp-sink")
 	s := &sink{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), dir: t.TempDir()}
 	os.Chmod(s.dir, 0o777)
 	os.Chmod(filepath.Dir(s.dir), 0o711) // smtp-sink writes as nobody
-	cmd := exec.Command(bin, "-u", "nobody", "-d", s.dir+"/%H%M%S.", s.Addr, "256")
+	args := append(opts, "-u", "nobody", "-d", s.dir+"/%H%M%S.", s.Addr, "256")
+	cmd := exec.Command(bin, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -278,33 +277,7 @@ smtp_bind_address = %s
 // answers DATA. A session that ends before the final dot leaves no file.
 func startSlowSink(t *testing.T, delay int) *sink {
 	t.Helper()
-	bin := needTool(t, "smtp-sink")
-	s := &sink{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), dir: t.TempDir()}
-	os.Chmod(s.dir, 0o777)
-	os.Chmod(filepath.Dir(s.dir), 0o711) // smtp-sink writes as nobody
-	cmd := exec.Command(bin, "-u", "nobody", "-w", strconv.Itoa(delay), "-d", s.dir+"/%H%M%S.", s.Addr, "256")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start smtp-sink: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("smtp-sink: %s", stderr.String())
-		}
-	})
-	waitFor(t, 10*time.Second, "smtp-sink to listen", func() bool {
-		c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return s
+	return startSinkWith(t, "-w", strconv.Itoa(delay))
 }
 
 // freePortOn returns a TCP port on ip that was free a moment ago.
