@@ -212,24 +212,9 @@ func isolateOne(t *testing.T, isolateLeader bool) {
 		all.acked[id] = true
 	}
 	got := s.waitAll(t, all, nodes)
-	dups := 0
-	for _, c := range got {
-		if c > 1 {
-			dups += c - 1
-		}
-	}
+	dups := checkDuplicates(t, got)
 	t.Logf("%d acknowledged, all delivered; %d duplicate deliveries", len(all.acked), dups)
-	if dups > 200 {
-		t.Errorf("%d duplicates: more than the deliveries that can be in flight", dups)
-	}
-	waitFor(t, 30*time.Second, "empty queue on every node", func() bool {
-		for _, n := range nodes {
-			if len(n.queue()) != 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitQueuesEmpty(t, nodes)
 }
 
 // newPartitionedCluster configures three nodes whose cluster traffic all
