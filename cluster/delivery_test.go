@@ -194,21 +194,29 @@ func TestDeliveryConnectionReused(t *testing.T) {
 	}
 }
 
-func TestDeliveryCancelledWhenLeaderHangsUp(t *testing.T) {
-	c, handlers := deliveryCluster(t)
-	lead, f := c.leader(), c.follower()
-	ctx, cancel := context.WithCancel(context.Background())
+// startBlockingJob sends the "block" job to f and returns once it runs;
+// SendDelivery's error arrives on the channel when the job ends.
+func startBlockingJob(t *testing.T, ctx context.Context, lead, f *testNode, h *recordingHandler) <-chan error {
+	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
 		_, err := lead.node.SendDelivery(ctx, f.addr, []byte("block"))
 		errc <- err
 	}()
-	h := handlers[f.name]
 	select {
 	case <-h.started:
 	case <-time.After(waitLong):
 		t.Fatal("job never started")
 	}
+	return errc
+}
+
+func TestDeliveryCancelledWhenLeaderHangsUp(t *testing.T) {
+	c, handlers := deliveryCluster(t)
+	lead, f := c.leader(), c.follower()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := handlers[f.name]
+	errc := startBlockingJob(t, ctx, lead, f, h)
 	cancel()
 	select {
 	case cause := <-h.ended:
@@ -263,17 +271,8 @@ func TestDeliveryCancelledWhenLeadershipMoves(t *testing.T) {
 	lead, f := c.leader(), c.follower()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := lead.node.SendDelivery(ctx, f.addr, []byte("block"))
-		errc <- err
-	}()
 	h := handlers[f.name]
-	select {
-	case <-h.started:
-	case <-time.After(waitLong):
-		t.Fatal("job never started")
-	}
+	errc := startBlockingJob(t, ctx, lead, f, h)
 	start := time.Now()
 	if err := lead.node.Raft().LeadershipTransferToServer(raft.ServerID(f.name), raft.ServerAddress(f.addr)).Error(); err != nil {
 		t.Fatalf("leadership transfer: %v", err)

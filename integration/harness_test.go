@@ -135,9 +135,16 @@ func (n *node) start() {
 // started before any of them can elect a leader and answer.
 func (n *node) spawn() {
 	n.t.Helper()
+	n.spawnBin(yubinBin)
+}
+
+// spawnBin starts `BIN serve` without waiting for it: the yubin under test,
+// or another build of it.
+func (n *node) spawnBin(bin string) {
+	n.t.Helper()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	cmd := exec.Command(yubinBin, "serve", "-c", n.Dir)
+	cmd := exec.Command(bin, "serve", "-c", n.Dir)
 	cmd.Stdout, cmd.Stderr = &lockedWriter{mu: &n.mu, w: &n.out}, &lockedWriter{mu: &n.mu, w: &n.out}
 	if err := cmd.Start(); err != nil {
 		n.t.Fatal(err)

@@ -100,21 +100,6 @@ func buildVersioned(t *testing.T, version, commit string) string {
 	return bin
 }
 
-// spawnBin is spawn with another yubin binary.
-func (n *node) spawnBin(bin string) {
-	n.t.Helper()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	cmd := exec.Command(bin, "serve", "-c", n.Dir)
-	cmd.Stdout, cmd.Stderr = &lockedWriter{mu: &n.mu, w: &n.out}, &lockedWriter{mu: &n.mu, w: &n.out}
-	if err := cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	n.cmd, n.done = cmd, make(chan struct{})
-	done := n.done
-	go func() { cmd.Wait(); close(done) }()
-}
-
 // Relay N messages to Postfix's smtp-sink: the metrics count exactly what
 // the sink received, and describe a healthy single node.
 func TestOpsMetricsCountDeliveries(t *testing.T) {
